@@ -1,0 +1,80 @@
+"""`zuul-k8s validate`: findings for a config (rendered first) or any manifests."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from zuul_k8s import yamlio
+from zuul_k8s.cli import common
+from zuul_k8s.errors import EXIT_FAILED, EXIT_OK, Problem, UserError
+
+VERSION_HELP = "target Kubernetes minor version for -f (default: the config's, 1.35 built in)"
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser(
+        "validate", help="check a config or manifests: OpenAPI schema, isolation contract, Pod Security",
+        description="Check the kit's config (rendered first) or any manifests (multi-document YAML, "
+        "e.g. kustomize output or another deployer's) against the strict OpenAPI schema of the "
+        "target Kubernetes version, the kit's isolation contract and Pod Security Standards. "
+        "Exit 1 when any error is found.",
+    )
+    source = parser.add_mutually_exclusive_group()
+    common.add_config(source)  # type: ignore[arg-type]
+    source.add_argument("-f", "--filename", metavar="FILE", action="append",
+                        help="manifest file to check (repeatable; `-` reads stdin)")
+    common.add_zuul_conf(parser)
+    parser.add_argument("--target-version", metavar="1.N", help=VERSION_HELP)
+    parser.add_argument("--level", choices=("privileged", "baseline", "restricted"),
+                        help="Pod Security level for -f when no Namespace object says (default: the config's)")
+    common.add_output_format(parser)
+    parser.set_defaults(func=run)
+
+
+def load_manifests(files: list[str]) -> list[dict[str, Any]]:
+    objects = []
+    for source in files:
+        for index, doc in enumerate(yamlio.load_documents(source)):
+            if not isinstance(doc, dict) or not isinstance(doc.get("kind"), str):
+                raise UserError(Problem(source, f"document {index + 1}",
+                                        "is not a Kubernetes object (a mapping with apiVersion and kind)"))
+            if doc["kind"] == "List" and isinstance(doc.get("items"), list):
+                objects += [item for item in doc["items"] if isinstance(item, dict)]
+            else:
+                objects.append(doc)
+    return objects
+
+
+def target_for(args: argparse.Namespace) -> Any:
+    from zuul_k8s.config import load_config
+    from zuul_k8s.validate import Target
+    from zuul_k8s.validate.openapi import supported_minors
+
+    config = load_config(args.config)
+    minor, level = config.target_minor, config["kubernetes"]["podSecurityLevel"]
+    if args.target_version is not None:
+        version = args.target_version.removeprefix("v")
+        supported = supported_minors()
+        if not (version.startswith("1.") and version[2:].isdigit() and int(version[2:]) in supported):
+            raise UserError(Problem("--target-version", "", f"{args.target_version!r} is not supported; "
+                                    f"use 1.{supported[0]} to 1.{supported[-1]}"))
+        minor = int(version[2:])
+    return Target(minor=minor, level=args.level or level)
+
+
+def run(args: argparse.Namespace) -> int:
+    from zuul_k8s.config import load_config
+    from zuul_k8s.render import render
+    from zuul_k8s.validate import validate
+
+    if args.filename:
+        objects = load_manifests(args.filename)
+    else:
+        if args.target_version or args.level:
+            raise UserError("--target-version and --level go with -f; a config names its own "
+                            "(kubernetes.version, kubernetes.podSecurityLevel)")
+        objects = render(load_config(args.config), common.read_zuul_conf(args.zuul_conf))
+    findings = validate(objects, target_for(args))
+    common.print_findings(findings, args.output)
+    return EXIT_FAILED if common.blocking(findings) else EXIT_OK

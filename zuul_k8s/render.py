@@ -1,0 +1,286 @@
+"""Config in, Kubernetes objects (plain dicts) out: pure and deterministic.
+
+No cluster, no clock, no randomness: the same config and zuul.conf give the
+same objects in the same order with the same key order, so the YAML written
+from them is byte-identical and diffs show only real changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from zuul_k8s import isolation
+from zuul_k8s.config import Config
+
+Obj = dict[str, Any]
+
+PSA_LABEL = "pod-security.kubernetes.io"
+CHECKSUM_ANNOTATION = "zuul-k8s.io/zuul-conf-sha256"
+STATE_PATH = "/var/lib/zuul"
+CONFIG_DIR = "/etc/zuul"
+SSH_DIR = "/var/lib/zuul/ssh"
+TLS_DIR = "/tls/client"
+SECRET_MODE = 0o440  # readable by the executor through fsGroup, by no one else
+
+
+def selector_labels(config: Config) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "zuul",
+        "app.kubernetes.io/component": "executor",
+        "app.kubernetes.io/instance": config.name,
+    }
+
+
+def _metadata(config: Config, name: str, *, namespaced: bool = True) -> Obj:
+    meta: Obj = {"name": name}
+    if namespaced:
+        meta["namespace"] = config.namespace
+    meta["labels"] = {
+        **selector_labels(config),
+        "app.kubernetes.io/managed-by": "zuul-k8s",
+        **config["labels"],
+    }
+    if config["annotations"]:
+        meta["annotations"] = dict(config["annotations"])
+    return meta
+
+
+def namespace_labels(level: str, minor: int) -> dict[str, str]:
+    """Pod Security labels that admit the executor on the target version.
+
+    Baseline admits `procMount: Unmasked` only from policy v1.35; on older
+    clusters the namespace must enforce privileged, and keeps warn and audit at
+    the configured level so every other deviation is still reported.
+    """
+    enforce = level
+    if level == "baseline" and minor < isolation.BASELINE_ADMITS_UNMASKED_FROM:
+        enforce = "privileged"
+    version = f"v1.{minor}"
+    labels = {}
+    for mode, mode_level in (("enforce", enforce), ("warn", level), ("audit", level)):
+        labels[f"{PSA_LABEL}/{mode}"] = mode_level
+        labels[f"{PSA_LABEL}/{mode}-version"] = version
+    return labels
+
+
+def namespace(config: Config) -> Obj:
+    meta = _metadata(config, config.namespace, namespaced=False)
+    meta["labels"].update(
+        namespace_labels(config["kubernetes"]["podSecurityLevel"], config.target_minor)
+    )
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+
+
+def service_account(config: Config) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _metadata(config, config.name),
+        "automountServiceAccountToken": False,
+    }
+
+
+def headless_service(config: Config) -> Obj:
+    """Gives StatefulSet executors stable DNS names; zuul-web streams logs over finger."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(config, config.name),
+        "spec": {
+            "clusterIP": "None",
+            "selector": selector_labels(config),
+            "ports": [
+                {
+                    "name": "finger",
+                    "port": config["ports"]["finger"],
+                    "targetPort": "finger",
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+
+
+def pod_disruption_budget(config: Config) -> Obj:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _metadata(config, config.name),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels(config)}},
+    }
+
+
+def set_path(target: Obj, path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
+        target = target.setdefault(key, {})
+    target[path[-1]] = value
+
+
+def container_security_context(config: Config) -> Obj:
+    context: Obj = {}
+    for setting in isolation.CONTAINER_SETTINGS:
+        set_path(context, setting.path, setting.value)
+    if config.runs_as_root:
+        context["capabilities"]["add"] = list(isolation.ROOT_ONLY_CAPABILITIES)
+    return context
+
+
+def pod_security_context(config: Config) -> Obj:
+    user, iso = config["user"], config["isolation"]
+    context: Obj = {"runAsUser": user["uid"], "runAsGroup": user["gid"]}
+    if not config.runs_as_root:
+        context["runAsNonRoot"] = True
+    context["fsGroup"] = user["fsGroup"]
+    context["seccompProfile"] = {"type": iso["seccomp"]}
+    if iso["seccomp"] == "Localhost":
+        context["seccompProfile"]["localhostProfile"] = iso["seccompProfile"]
+    if iso["apparmor"] != "none":
+        context["appArmorProfile"] = {"type": iso["apparmor"]}
+        if iso["apparmor"] == "Localhost":
+            context["appArmorProfile"]["localhostProfile"] = iso["apparmorProfile"]
+    if iso["selinux"] == "container_engine_t":
+        context["seLinuxOptions"] = {"type": "container_engine_t"}
+    return context
+
+
+def _hostname_env(config: Config) -> list[Obj]:
+    """The address zuul-web reaches for live logs (zuul.conf: %(ZUUL_EXECUTOR_HOSTNAME)s)."""
+    if config["workload"]["kind"] == "StatefulSet":
+        domain = config["kubernetes"]["clusterDomain"]
+        return [
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {
+                "name": "ZUUL_EXECUTOR_HOSTNAME",
+                "value": f"$(POD_NAME).{config.name}.{config.namespace}.svc.{domain}",
+            },
+        ]
+    return [{"name": "ZUUL_EXECUTOR_HOSTNAME", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]
+
+
+def _probe(path: str) -> Obj:
+    return {
+        "httpGet": {"path": path, "port": "prometheus"},
+        "periodSeconds": 10,
+        "timeoutSeconds": 5,
+        "failureThreshold": 3,
+    }
+
+
+def executor_container(config: Config) -> Obj:
+    secrets = config["secrets"]
+    mounts: list[Obj] = [
+        {"name": "zuul-config", "mountPath": f"{CONFIG_DIR}/zuul.conf", "subPath": "zuul.conf", "readOnly": True},
+        {"name": "state", "mountPath": STATE_PATH},
+    ]
+    if "sshKey" in secrets:
+        mounts.append({"name": "ssh-key", "mountPath": SSH_DIR, "readOnly": True})
+    if "zookeeperTls" in secrets:
+        mounts.append({"name": "zookeeper-tls", "mountPath": TLS_DIR, "readOnly": True})
+    container: Obj = {
+        "name": isolation.EXECUTOR_CONTAINER,
+        "image": config["image"],
+        "imagePullPolicy": config["imagePullPolicy"],
+        "command": ["zuul-executor", "-f", "-c", f"{CONFIG_DIR}/zuul.conf"],
+        "env": _hostname_env(config),
+        "ports": [
+            {"name": "finger", "containerPort": config["ports"]["finger"], "protocol": "TCP"},
+            {"name": "prometheus", "containerPort": config["ports"]["prometheus"], "protocol": "TCP"},
+        ],
+        "readinessProbe": _probe("/health/ready"),
+        "livenessProbe": _probe("/health/live"),
+        "securityContext": container_security_context(config),
+        "volumeMounts": mounts,
+    }
+    if config["resources"]:
+        container["resources"] = config["resources"]
+    return container
+
+
+def _secret_volume(name: str, secret: str, items: list[tuple[str, str]]) -> Obj:
+    source: Obj = {"secretName": secret, "defaultMode": SECRET_MODE}
+    if items:
+        source["items"] = [{"key": key, "path": path} for key, path in items]
+    return {"name": name, "secret": source}
+
+
+def volumes(config: Config) -> list[Obj]:
+    secrets, state = config["secrets"], config["state"]
+    out = [
+        _secret_volume(
+            "zuul-config", secrets["zuulConf"]["name"], [(secrets["zuulConf"]["key"], "zuul.conf")]
+        )
+    ]
+    if state["type"] == "emptyDir":
+        out.append({"name": "state", "emptyDir": {"sizeLimit": state["size"]}})
+    if "sshKey" in secrets:
+        out.append(
+            _secret_volume("ssh-key", secrets["sshKey"]["name"], [(secrets["sshKey"]["key"], "id_rsa")])
+        )
+    if "zookeeperTls" in secrets:
+        out.append(_secret_volume("zookeeper-tls", secrets["zookeeperTls"]["name"], []))
+    return out
+
+
+def pod_template(config: Config, zuul_conf: bytes | None) -> Obj:
+    scheduling = config["scheduling"]
+    meta: Obj = {"labels": dict(_metadata(config, config.name)["labels"])}
+    annotations = dict(config["annotations"])
+    if zuul_conf is not None:
+        annotations[CHECKSUM_ANNOTATION] = hashlib.sha256(zuul_conf).hexdigest()
+    if annotations:
+        meta["annotations"] = annotations
+    spec: Obj = {
+        "serviceAccountName": config.name,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+    }
+    for setting in isolation.POD_SETTINGS:
+        set_path(spec, setting.path, setting.value)
+    spec["terminationGracePeriodSeconds"] = config["gracefulStopSeconds"]
+    spec["securityContext"] = pod_security_context(config)
+    spec["containers"] = [executor_container(config)]
+    spec["volumes"] = volumes(config)
+    for key in ("nodeSelector", "tolerations", "affinity"):
+        if scheduling[key]:
+            spec[key] = scheduling[key]
+    if "priorityClassName" in scheduling:
+        spec["priorityClassName"] = scheduling["priorityClassName"]
+    return {"metadata": meta, "spec": spec}
+
+
+def workload(config: Config, zuul_conf: bytes | None) -> Obj:
+    kind = config["workload"]["kind"]
+    spec: Obj = {
+        "replicas": config["workload"]["replicas"],
+        "selector": {"matchLabels": selector_labels(config)},
+    }
+    if kind == "Deployment":
+        # Never lower capacity: a new executor is ready before an old one drains.
+        spec["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+    else:
+        spec["serviceName"] = config.name
+        spec["podManagementPolicy"] = "Parallel"
+        spec["updateStrategy"] = {"type": "RollingUpdate"}
+    spec["template"] = pod_template(config, zuul_conf)
+    state = config["state"]
+    if state["type"] == "pvc":
+        claim: Obj = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": state["size"]}}}
+        if "storageClassName" in state:
+            claim["storageClassName"] = state["storageClassName"]
+        spec["volumeClaimTemplates"] = [{"metadata": {"name": "state"}, "spec": claim}]
+    return {"apiVersion": "apps/v1", "kind": kind, "metadata": _metadata(config, config.name), "spec": spec}
+
+
+def render(config: Config, zuul_conf: bytes | None = None) -> list[Obj]:
+    """Every object of the executor, in the order they must be applied."""
+    objects = []
+    if config["namespace"]["create"]:
+        objects.append(namespace(config))
+    objects += [
+        service_account(config),
+        headless_service(config),
+        workload(config, zuul_conf),
+        pod_disruption_budget(config),
+    ]
+    return objects
