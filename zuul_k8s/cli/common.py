@@ -9,6 +9,7 @@ from typing import Any
 from zuul_k8s.config import Config, load_config
 from zuul_k8s.errors import Problem, UserError
 from zuul_k8s.findings import Finding, Severity, format_json, format_text
+from zuul_k8s.validate.admission import Target
 
 
 def add_config(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +44,10 @@ def read_zuul_conf(path: str | None) -> bytes | None:
 
 def config_from(args: argparse.Namespace) -> Config:
     return load_config(args.config)
+
+
+def target_of(config: Config) -> Target:
+    return Target(minor=config.target_minor, level=config["kubernetes"]["podSecurityLevel"])
 
 
 def print_findings(findings: list[Finding], output: str, stream: Any = sys.stdout) -> None:

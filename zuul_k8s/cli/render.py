@@ -26,12 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     from zuul_k8s import manifests, yamlio
     from zuul_k8s.render import render
-    from zuul_k8s.validate import Target, validate
+    from zuul_k8s.validate import validate
 
     config = common.config_from(args)
     objects = render(config, common.read_zuul_conf(args.zuul_conf))
-    target = Target(minor=config.target_minor, level=config["kubernetes"]["podSecurityLevel"])
-    findings = validate(objects, target)
+    findings = validate(objects, common.target_of(config))
     errors = common.blocking(findings)
     if findings:
         common.print_findings(findings, "text", sys.stderr)

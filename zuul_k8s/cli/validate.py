@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import Any
 
 from zuul_k8s import yamlio
 from zuul_k8s.cli import common
 from zuul_k8s.errors import EXIT_FAILED, EXIT_OK, Problem, UserError
-
-VERSION_HELP = "target Kubernetes minor version for -f (default: the config's, 1.35 built in)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -25,9 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     source.add_argument("-f", "--filename", metavar="FILE", action="append",
                         help="manifest file to check (repeatable; `-` reads stdin)")
     common.add_zuul_conf(parser)
-    parser.add_argument("--target-version", metavar="1.N", help=VERSION_HELP)
+    parser.add_argument("--target-version", metavar="1.N",
+                        help="with -f: target Kubernetes minor version (default 1.35)")
     parser.add_argument("--level", choices=("privileged", "baseline", "restricted"),
-                        help="Pod Security level for -f when no Namespace object says (default: the config's)")
+                        help="with -f: Pod Security level where no Namespace object says (default baseline)")
     common.add_output_format(parser)
     parser.set_defaults(func=run)
 
@@ -46,21 +46,15 @@ def load_manifests(files: list[str]) -> list[dict[str, Any]]:
     return objects
 
 
-def target_for(args: argparse.Namespace) -> Any:
-    from zuul_k8s.config import load_config
-    from zuul_k8s.validate import Target
+def _minor(version: str) -> int:
     from zuul_k8s.validate.openapi import supported_minors
 
-    config = load_config(args.config)
-    minor, level = config.target_minor, config["kubernetes"]["podSecurityLevel"]
-    if args.target_version is not None:
-        version = args.target_version.removeprefix("v")
-        supported = supported_minors()
-        if not (version.startswith("1.") and version[2:].isdigit() and int(version[2:]) in supported):
-            raise UserError(Problem("--target-version", "", f"{args.target_version!r} is not supported; "
-                                    f"use 1.{supported[0]} to 1.{supported[-1]}"))
-        minor = int(version[2:])
-    return Target(minor=minor, level=args.level or level)
+    supported = supported_minors()
+    text = version.removeprefix("v")
+    if text.startswith("1.") and text[2:].isdigit() and int(text[2:]) in supported:
+        return int(text[2:])
+    raise UserError(Problem("--target-version", "", f"{version!r} is not supported; use "
+                            f"1.{supported[0]} to 1.{supported[-1]}"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,11 +64,18 @@ def run(args: argparse.Namespace) -> int:
 
     if args.filename:
         objects = load_manifests(args.filename)
+        target = common.target_of(load_config(None))
+        if args.target_version:
+            target = replace(target, minor=_minor(args.target_version))
+        if args.level:
+            target = replace(target, level=args.level)
     else:
         if args.target_version or args.level:
             raise UserError("--target-version and --level go with -f; a config names its own "
                             "(kubernetes.version, kubernetes.podSecurityLevel)")
-        objects = render(load_config(args.config), common.read_zuul_conf(args.zuul_conf))
-    findings = validate(objects, target_for(args))
+        config = load_config(args.config)
+        objects = render(config, common.read_zuul_conf(args.zuul_conf))
+        target = common.target_of(config)
+    findings = validate(objects, target)
     common.print_findings(findings, args.output)
     return EXIT_FAILED if common.blocking(findings) else EXIT_OK
