@@ -35,9 +35,9 @@ def _message(error: ValidationError) -> tuple[list[str | int], str]:
         return path, f"{shown(error.instance)} is not one of: {options}"
     if kind == "type":
         return path, f"expected {error.validator_value}, got {type(error.instance).__name__} {shown(error.instance)}"
-    if kind in ("pattern", "not", "propertyNames"):
-        what = schema.get("description", "") if kind != "propertyNames" else "a key"
-        return path, f"{shown(error.instance)} is not valid here. {what}".rstrip()
+    if kind in ("pattern", "not"):
+        what = schema.get("description", "")
+        return path, f"{shown(error.instance)} is not valid. {what}".rstrip()
     if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         return path, f"{shown(error.instance)} is out of range ({kind} {error.validator_value})"
     if kind in ("maxLength", "minLength", "maxItems", "minItems"):
