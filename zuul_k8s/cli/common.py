@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from zuul_k8s.config import Config, load_config
 from zuul_k8s.errors import Problem, UserError
 from zuul_k8s.findings import Finding, Severity, format_json, format_text
-from zuul_k8s.validate.admission import Target
+
+if TYPE_CHECKING:  # importing the config loads jsonschema: only commands that read a config pay for it
+    from zuul_k8s.config import Config
+    from zuul_k8s.validate.admission import Target
 
 
 def add_config(parser: argparse.ArgumentParser) -> None:
@@ -43,10 +45,14 @@ def read_zuul_conf(path: str | None) -> bytes | None:
 
 
 def config_from(args: argparse.Namespace) -> Config:
+    from zuul_k8s.config import load_config
+
     return load_config(args.config)
 
 
 def target_of(config: Config) -> Target:
+    from zuul_k8s.validate.admission import Target
+
     return Target(minor=config.target_minor, level=config["kubernetes"]["podSecurityLevel"])
 
 
