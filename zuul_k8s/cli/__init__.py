@@ -15,7 +15,7 @@ from zuul_k8s import __version__
 from zuul_k8s.errors import EXIT_USAGE, UserError
 
 # Subcommand modules under zuul_k8s.cli, in the order `--help` lists them.
-COMMANDS = ("init", "render", "validate", "podsecurity", "nodes", "apply", "selftest")
+COMMANDS = ("init", "render", "validate", "podsecurity", "nodes", "preflight", "apply", "upgrade", "selftest")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -21,10 +21,13 @@ def add_timeout(parser: argparse.ArgumentParser, default: int, what: str) -> Non
 
 def rendered(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]] | None]:
     """(config, objects), or (config, None) after printing the blocking findings."""
+    return rendered_config(common.config_from(args), args)
+
+
+def rendered_config(config: Any, args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]] | None]:
     from zuul_k8s.render import render
     from zuul_k8s.validate import validate
 
-    config = common.config_from(args)
     objects = render(config, common.read_zuul_conf(getattr(args, "zuul_conf", None)))
     findings = validate(objects, common.target_of(config))
     errors = common.blocking(findings)

@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import Any
 
-from zuul_k8s.errors import EXIT_FAILED, EXIT_OK, UserError
+from zuul_k8s.errors import EXIT_FAILED, EXIT_OK, Problem, UserError
 
 ACTIONS = {
     "prepare": "install the SELinux module, seccomp and AppArmor profiles where needed",
@@ -42,20 +42,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             help="YAML Ansible inventory (variables: schemas/node-vars.schema.json)",
         )
         action.add_argument("-l", "--limit", metavar="HOSTS", help="Ansible host pattern")
-        action.add_argument(
-            "-f", "--forks", type=int, metavar="N", help="hosts handled in parallel (Ansible's default: 5)"
-        )
+        action.add_argument("-f", "--forks", type=int, metavar="N", help="hosts in parallel (Ansible's default: 5)")
         if name != "verify":
-            action.add_argument(
-                "--check", action="store_true", help="show what would change (with diffs), change nothing"
-            )
+            action.add_argument("--check", action="store_true", help="show what would change, change nothing")
+        action.add_argument("--diff", action="store_true", help="print each change made (or, checking, due)")
         action.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from zuul_k8s import nodes
     from zuul_k8s.nodes import inventory, runner
-    from zuul_k8s.nodes.summary import Mode, Summary, event_line
+    from zuul_k8s.nodes.summary import Mode, Summary, event_diff, event_line
 
     inventory.load(args.inventory)  # UserError (exit 2) before anything runs
     if args.forks is not None and args.forks < 1:
@@ -73,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
         line = event_line(event)
         if line is not None:
             print(line, flush=True)
+        if args.diff:
+            for text in event_diff(event):
+                print(f"    {text}", flush=True)
         summary.feed(event)
 
     outcome = runner.run_playbook(
@@ -86,8 +86,11 @@ def run(args: argparse.Namespace) -> int:
     if not summary.hosts:
         if outcome.status == "successful":
             where = f" matching --limit {args.limit}" if args.limit else ""
-            raise UserError(f"{args.inventory}: no hosts{where}")
-        sys.stderr.write(f"error: ansible-playbook failed (rc {outcome.rc}):\n{outcome.stdout_tail}")
+            raise UserError(Problem(args.inventory, "", f"no hosts{where}"))
+        if args.limit and "no hosts to target" in outcome.stdout_tail:
+            raise UserError(Problem(args.inventory, "", f"no host matches --limit {args.limit}"))
+        sys.stderr.write(f"error: ansible-playbook failed (rc {outcome.rc}):\n")
+        sys.stderr.write(outcome.stdout_tail)
         return EXIT_FAILED
     print()
     print(summary.table())

@@ -1,9 +1,9 @@
-"""`zuul-k8s selftest --local`: prove bwrap works with the executor's image and pod settings.
+"""`zuul-k8s selftest`: prove bwrap works with the executor's image and pod settings.
 
-Renders the executor pod (or reads it from any manifest), runs the probe under
-podman with the pod's security settings, and prints check by check what holds,
-and for each failure its cause and fix. Exit 0 when no check failed, 1 when
-one did, 2 for bad input or a missing podman.
+On the cluster, a Job per node with the executor's own pod template runs the
+probe; with --local, podman runs it here with the pod's settings translated.
+Either way it prints check by check what holds, and for each failure its cause
+and fix. Exit 0 when no check failed, 1 when one did, 2 for bad input.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from zuul_k8s.cli import common
+from zuul_k8s.cli import clusteropts, common
 from zuul_k8s.errors import EXIT_FAILED, EXIT_OK, UserError
 
 
@@ -22,17 +22,26 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "selftest", help="prove bwrap isolation with the executor's image and pod settings",
         description="Run the self-test probe with exactly the executor's image and pod security "
         "settings, and report per check what holds, what fails, why, and which setting fixes it. "
-        "--local runs it under podman on this machine; exit 0 when every check passes or is "
-        "skipped, 1 when one fails, 2 for bad input or a missing podman.",
+        "By default it runs as a Job on the cluster (one per eligible node with --all-nodes); "
+        "--local runs it under podman on this machine. Exit 0 when every check passes or is "
+        "skipped, 1 when one fails, 2 for bad input, an unreachable cluster or a missing podman.",
     )
-    parser.add_argument("--local", action="store_true", required=True,
+    parser.add_argument("--local", action="store_true",
                         help="run the probe under podman here, with the pod's settings translated "
                         "to podman flags")
+    cluster = parser.add_argument_group("on the cluster (without --local)")
+    clusteropts.add_kubeconfig(cluster)  # type: ignore[arg-type]
+    nodes = cluster.add_mutually_exclusive_group()
+    nodes.add_argument("--node", metavar="NAME", help="run on this node (default: wherever it schedules)")
+    nodes.add_argument("--all-nodes", action="store_true",
+                       help="run one Job per node the executor may run on")
+    cluster.add_argument("--start-timeout", type=float, default=120.0, metavar="SECONDS",
+                         help="explain and give up on a pod that has not started after this long (default: 120)")
     source = parser.add_mutually_exclusive_group()
     common.add_config(source)  # type: ignore[arg-type]
     source.add_argument("-f", "--filename", metavar="MANIFEST",
-                        help="take the executor pod from this manifest (any deployer's; `-` "
-                        "reads stdin) instead of rendering the config")
+                        help="with --local: take the executor pod from this manifest (any "
+                        "deployer's; `-` reads stdin) instead of rendering the config")
     parser.add_argument("--image", help="image to test (default: the executor container's image)")
     parser.add_argument("--runtime-default", choices=("crio", "containerd"), default="containerd",
                         help="whose default capabilities the container starts from before the "
@@ -51,12 +60,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _executor(args: argparse.Namespace) -> tuple[Any, str]:
-    from zuul_k8s import yamlio
+    from zuul_k8s.cli.validate import load_manifests
     from zuul_k8s.selftest.local import find_executor
 
     if args.filename:
         source = args.filename
-        objects = yamlio.load_documents(source)
+        objects: list[Any] = load_manifests([source])
     else:
         from zuul_k8s.render import render
 
@@ -66,7 +75,26 @@ def _executor(args: argparse.Namespace) -> tuple[Any, str]:
     return find_executor(objects, source), source
 
 
+LOCAL_ONLY = ("filename", "seccomp_root", "runtime_default_seccomp")
+CLUSTER_ONLY = ("kubeconfig", "node", "all_nodes")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.local:
+        misplaced = [name for name in CLUSTER_ONLY if getattr(args, name)]
+        if misplaced:
+            option = misplaced[0].replace("_", "-")
+            raise UserError(f"--{option} is for the cluster self-test; drop --local or the option")
+        return run_local(args)
+    misplaced = [name for name in LOCAL_ONLY if getattr(args, name)]
+    if misplaced:
+        raise UserError(f"--{misplaced[0].replace('_', '-')} goes with --local")
+    from zuul_k8s.cluster.selftest_job import run_cluster_selftest
+
+    return run_cluster_selftest(args)
+
+
+def run_local(args: argparse.Namespace) -> int:
     from zuul_k8s.profiles import seccomp_root
     from zuul_k8s.selftest import local, output
     from zuul_k8s.selftest.diagnosis import diagnose

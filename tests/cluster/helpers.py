@@ -1,0 +1,34 @@
+"""Running the CLI in-process and writing configs for the cluster tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from zuul_k8s.cli import main
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write_config(tmp_path: Path, name: str = "config.yaml", **overrides: Any) -> str:
+    """A config for the tests: small, in its own namespace, with the overrides merged in."""
+    data: dict[str, Any] = {
+        "namespace": {"name": "zuul-test"},
+        "workload": {"replicas": 2},
+        "gracefulStopSeconds": 30,
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return str(path)

@@ -1,0 +1,137 @@
+"""`zuul-k8s preflight`: the judgement over API dicts, and the command against the API."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cluster.helpers import run_cli, write_config
+from tests.kubeapi.controller import node
+from zuul_k8s.cluster import preflight
+from zuul_k8s.cluster.client import Cluster
+from zuul_k8s.config import load_config
+from zuul_k8s.errors import EXIT_FAILED, EXIT_OK
+from zuul_k8s.findings import Severity
+from zuul_k8s.render import namespace_labels
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.mark.parametrize(("runtime", "blocks"), [
+    ("containerd://2.0.2", False), ("containerd://1.7.22", True), ("cri-o://1.25.0", False),
+    ("cri-o://1.24.9", True), ("docker://27.1.0", True), ("containerd://2.1.0-rc.1", False),
+])
+def test_runtime_minimums(runtime: str, blocks: bool) -> None:
+    check = preflight.runtime_check("node n", {"containerRuntimeVersion": runtime})
+    assert check.blocks is blocks
+    if blocks:
+        assert "containerd 2.0+ or cri-o 1.25+" in check.fix
+
+
+@pytest.mark.parametrize(("kernel", "blocks"), [
+    ("6.3.0", False), ("6.8.0-45-generic", False), ("6.2.16", True), ("5.15.0-1060-azure", True),
+])
+def test_kernel_gate(kernel: str, blocks: bool) -> None:
+    assert preflight.kernel_check("node n", {"kernelVersion": kernel}).blocks is blocks
+
+
+@pytest.mark.parametrize(("minor", "severity"), [
+    ("35", None), ("33", None), ("32", Severity.WARNING), ("30", Severity.ERROR), ("28+", Severity.ERROR),
+])
+def test_api_version_uses_the_isolation_gates(minor: str, severity: Severity | None) -> None:
+    assert preflight.api_version_check({"minor": minor, "gitVersion": f"v1.{minor}"}).severity \
+        is severity
+
+
+def test_eligibility_honours_selector_taints_and_affinity() -> None:
+    tainted = node("t", taints=[{"key": "zuul", "value": "exec", "effect": "NoSchedule"}],
+                   labels={"pool": "zuul"})
+    assert preflight.eligibility(tainted, {}) is not None
+    assert "taint zuul=exec:NoSchedule" in str(preflight.eligibility(tainted, {}))
+    toleration = {"tolerations": [{"key": "zuul", "operator": "Equal", "value": "exec",
+                                   "effect": "NoSchedule"}]}
+    assert preflight.eligibility(tainted, toleration) is None
+    assert "nodeSelector pool=zuul" in str(preflight.eligibility(node("u"), {"nodeSelector": {"pool": "zuul"}}))
+    affinity = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In",
+                                                "values": ["u"]}]}]}}}}
+    assert preflight.eligibility(node("u"), affinity) is None
+    assert preflight.eligibility(node("v"), affinity) == "required node affinity does not match"
+
+
+def _template() -> dict[str, Any]:
+    from zuul_k8s.render import pod_template
+    return pod_template(load_config(None), None)
+
+
+def test_namespace_labels_judged_by_pod_security() -> None:
+    ok = {"metadata": {"labels": namespace_labels("baseline", 35)}}
+    assert not preflight.namespace_check(ok, "zuul", False, _template()).blocks
+    old = {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "baseline",
+                                   "pod-security.kubernetes.io/enforce-version": "v1.34"}}}
+    check = preflight.namespace_check(old, "zuul", False, _template())
+    assert check.blocks and "procMount" in check.detail and "enforce-version=v1.35" in check.fix
+    assert preflight.namespace_check(None, "zuul", False, _template()).blocks
+    assert not preflight.namespace_check(None, "zuul", True, _template()).blocks
+
+
+def test_secret_keys_named_never_values() -> None:
+    secrets = load_config(None)["secrets"]
+    found = {
+        "zuul-config": {"data": {"zuul.conf": base64.b64encode(b"s3cret-value").decode()}},
+        "zuul-ssh-key": None,
+        "zookeeper-client-tls": {"data": {"ca.crt": "eA==", "tls.crt": "eA=="}},
+    }
+    checks = {c.scope: c for c in preflight.secret_checks(secrets, found, "zuul")}
+    assert not checks["secret zuul-config"].blocks
+    assert checks["secret zuul-ssh-key"].blocks and "--from-file=id_rsa=" in checks["secret zuul-ssh-key"].fix
+    assert "lacks key(s) tls.key" in checks["secret zookeeper-client-tls"].detail
+    assert all("s3cret" not in c.detail and "czNjcmV0" not in c.detail for c in checks.values())
+
+
+def _secrets(cluster: Cluster, namespace: str) -> None:
+    cluster.request("POST", "/api/v1/namespaces", body={
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": namespace, "labels": namespace_labels("baseline", 35)}})
+    for name, keys in (("zuul-config", ["zuul.conf"]), ("zuul-ssh-key", ["id_rsa"]),
+                       ("zookeeper-client-tls", ["ca.crt", "tls.crt", "tls.key"])):
+        cluster.request("POST", f"/api/v1/namespaces/{namespace}/secrets", body={
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+            "data": {k: base64.b64encode(b"top-secret-material").decode() for k in keys}})
+
+
+def test_preflight_ready_cluster(kubeconfig_path: str, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    _secrets(Cluster.connect(kubeconfig_path), "zuul-test")
+    code, out, err = run_cli(capsys, "preflight", "-c", write_config(tmp_path), "--kubeconfig",
+                             kubeconfig_path)
+    assert code == EXIT_OK, out + err
+    assert "verdict: READY" in out
+    assert "node node-a" in out and "containerd://2.0.2" in out
+    assert "admits the executor" in out and "patch deployments.apps" in out
+    assert "top-secret" not in out and "dG9wLXNlY3JldC" not in out
+
+
+def test_preflight_blocks_on_old_node_missing_secret_and_denied_access(
+        double: Any, kubeconfig_path: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    double.store("Node", node("old", kernel="5.15.0-1060-azure", runtime="containerd://1.7.22"),
+                 created=True)
+    double.store("Node", node("gpu", taints=[{"key": "gpu", "effect": "NoSchedule"}]), created=True)
+    double.forbidden.add(("create", "jobs"))
+    cluster = Cluster.connect(kubeconfig_path)
+    _secrets(cluster, "zuul-test")
+    cluster.request("DELETE", "/api/v1/namespaces/zuul-test/secrets/zuul-ssh-key")
+    code, out, _ = run_cli(capsys, "preflight", "-c", write_config(tmp_path), "--kubeconfig",
+                           kubeconfig_path)
+    assert code == EXIT_FAILED
+    assert "verdict: BLOCKED" in out
+    assert "5.15.0-1060-azure: hostUsers: false needs Linux 6.3+" in out
+    assert "containerd before 2.0 ignores hostUsers: false" in out
+    assert "node gpu: not eligible for the executor (taint gpu=:NoSchedule not tolerated)" in out
+    assert "missing in namespace zuul-test" in out
+    assert re.search(r"create jobs\.batch +error +denied in zuul-test", out)

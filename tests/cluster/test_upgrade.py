@@ -1,0 +1,129 @@
+"""`zuul-k8s upgrade`: canary, rolling update, self-test after; a failing canary
+changes nothing; an interrupted upgrade resumes; a failed rollout rolls back.
+The canaries and self-tests run for real under podman through the double."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cluster.helpers import run_cli, write_config
+from tests.tools import REPO
+from zuul_k8s.cluster.client import Cluster
+from zuul_k8s.cluster.upgrade import STATE_ANNOTATION
+from zuul_k8s.errors import EXIT_FAILED, EXIT_OK
+
+pytestmark = [pytest.mark.cluster, pytest.mark.runtime]
+DEPLOYMENT = "/apis/apps/v1/namespaces/zuul-test/deployments/zuul-executor"
+OLD = "quay.io/zuul-ci/zuul-executor:12.1.0"
+
+
+def _installed(kubeconfig: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    config = write_config(tmp_path, image=OLD)
+    assert run_cli(capsys, "apply", "-c", config, "--kubeconfig", kubeconfig)[0] == EXIT_OK
+    return config
+
+
+def _deployment(kubeconfig: str) -> dict[str, Any]:
+    found = Cluster.connect(kubeconfig).get(DEPLOYMENT)
+    assert found is not None
+    return found
+
+
+def _image(deployment: dict[str, Any]) -> str:
+    return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def test_failing_canary_changes_nothing(podman_double: Any, kubeconfig_path: str,
+                                        no_bwrap_image: str, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    config = _installed(kubeconfig_path, tmp_path, capsys)
+    before = _deployment(kubeconfig_path)
+    code, out, err = run_cli(capsys, "upgrade", "--image", no_bwrap_image, "-c", config,
+                             "--kubeconfig", kubeconfig_path)
+    assert code == EXIT_FAILED, err
+    assert "canary: self-test with image " + no_bwrap_image in out
+    assert "env.bwrap" in out and "FAIL" in out
+    assert f"canary failed: the executors were not changed and still run {OLD}" in out
+    after = _deployment(kubeconfig_path)
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert _image(after) == OLD
+
+
+def test_upgrade_rolls_one_at_a_time_and_tests_after(
+        podman_double: Any, kubeconfig_path: str, base_image: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    config = _installed(kubeconfig_path, tmp_path, capsys)
+    code, out, err = run_cli(capsys, "upgrade", "--image", base_image, "-c", config,
+                             "--kubeconfig", kubeconfig_path)
+    assert code == EXIT_OK, out + err
+    canary = out.index("canary: self-test")
+    rollout = out.index("Deployment zuul-test/zuul-executor: configured")
+    after = out.index("after the upgrade: self-test")
+    assert canary < rollout < out.index("draining") < after
+    assert out.count("draining (graceful stop") == 2 and out.count(": stopped") == 2
+    assert f"upgraded: the executors run {base_image}" in out
+    deployment = _deployment(kubeconfig_path)
+    assert _image(deployment) == base_image
+    state = json.loads(deployment["metadata"]["annotations"][STATE_ANNOTATION])
+    assert state == {"target": base_image, "previous": OLD, "phase": "done"}
+    code, out, _ = run_cli(capsys, "upgrade", "--image", base_image, "-c", config,
+                           "--kubeconfig", kubeconfig_path)
+    assert code == EXIT_OK and "already run" in out and "canary" not in out
+
+
+def test_failed_rollout_rolls_back(podman_double: Any, kubeconfig_path: str, base_image: str,
+                                   tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _installed(kubeconfig_path, tmp_path, capsys)
+    podman_double.unready_images.add(base_image)  # the new executor never gets ready
+    code, out, err = run_cli(capsys, "upgrade", "--image", base_image, "-c", config,
+                             "--kubeconfig", kubeconfig_path, "--timeout", "3",
+                             "--rollback-on-failure")
+    assert code == EXIT_FAILED, err
+    assert "the rollout did not finish within 3s" in out
+    assert f"rolled back: the executors run {OLD} again" in out
+    deployment = _deployment(kubeconfig_path)
+    assert _image(deployment) == OLD
+    assert json.loads(deployment["metadata"]["annotations"][STATE_ANNOTATION])["phase"] == \
+        "rolled-back"
+
+
+def test_interrupted_upgrade_resumes(podman_double: Any, kubeconfig_path: str, base_image: str,
+                                     tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _installed(kubeconfig_path, tmp_path, capsys)
+    podman_double.drain_seconds = 4.0  # time to interrupt while an executor drains
+    argv = [sys.executable, "-m", "zuul_k8s", "upgrade", "--image", base_image, "-c", config,
+            "--kubeconfig", kubeconfig_path]
+    process = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=os.environ.copy())
+    seen = ""
+    assert process.stdout is not None
+    deadline = time.monotonic() + 240
+    while "draining" not in seen and time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen += line
+    assert "draining" in seen, seen + (process.stderr.read() if process.stderr else "")
+    process.send_signal(signal.SIGINT)
+    rest, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert "upgraded" not in rest
+    state = json.loads(_deployment(kubeconfig_path)["metadata"]["annotations"][STATE_ANNOTATION])
+    assert state["phase"] == "rolling"
+
+    podman_double.drain_seconds = 0.5
+    code, out, err = run_cli(capsys, "upgrade", "--image", base_image, "-c", config,
+                             "--kubeconfig", kubeconfig_path)
+    assert code == EXIT_OK, out + err
+    assert f"resuming the upgrade to {base_image} (from {OLD}" in out
+    assert "canary:" not in out and "after the upgrade: self-test" in out
+    assert _image(_deployment(kubeconfig_path)) == base_image

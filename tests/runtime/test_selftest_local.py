@@ -1,0 +1,254 @@
+"""`zuul-k8s selftest --local` on the real runtime: podman with runc, bwrap, this kernel.
+
+The kit's pod passes every check at uid 10001 and at uid 0; each broken variant
+fails with the right diagnosis; every report validates against its schema.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.core.helpers import config
+from tests.tools import REPO, require_tool, shared
+from zuul_k8s.render import render
+from zuul_k8s.selftest import PROBE_PATH, report
+from zuul_k8s.workloads import pod_template
+
+pytestmark = pytest.mark.runtime
+
+
+def selftest(*args: str, timeout: float = 300) -> tuple[int, dict[str, Any], str]:
+    """The CLI as a fresh process, with JSON output: (exit code, document, stderr)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "zuul_k8s", "selftest", "--local", "-o", "json", *args],
+        capture_output=True, text=True, timeout=timeout, cwd=REPO,
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    document = json.loads(result.stdout) if result.stdout.strip() else {}
+    if document:
+        report.validate(document["report"], "the probe's report")
+    return result.returncode, document, result.stderr
+
+
+def executor_manifest(tmp_path: Path, uid: int = 10001, pod: dict[str, Any] | None = None,
+                      container: dict[str, Any] | None = None) -> Path:
+    """The kit's rendered executor objects, with pod or container securityContext keys
+    changed (None deletes; `hostUsers` is a pod spec field)."""
+    user = {"uid": uid, "gid": uid, "fsGroup": uid}
+    objects = copy.deepcopy(render(config(user=user)))
+    workload = next(o for o in objects if o["kind"] in ("Deployment", "StatefulSet"))
+    template = pod_template(workload)
+    assert template is not None
+    for key, value in (pod or {}).items():
+        target = template.spec if key == "hostUsers" else template.spec["securityContext"]
+        if value is None:
+            target.pop(key, None)
+        else:
+            target[key] = value
+    context = template.spec["containers"][0]["securityContext"]
+    for key, value in (container or {}).items():
+        if value is None:
+            context.pop(key, None)
+        else:
+            context[key] = value
+    path = tmp_path / "executor.yaml"
+    path.write_text(yaml.safe_dump_all(objects))
+    return path
+
+
+def statuses(document: dict[str, Any]) -> dict[str, str]:
+    return {check["id"]: check["status"] for check in document["report"]["checks"]}
+
+
+def diagnosis_ids(document: dict[str, Any]) -> list[str]:
+    return [d["id"] for d in document["diagnoses"]]
+
+
+def assert_diagnosed(document: dict[str, Any], expected: list[str], bwrap_line: str) -> None:
+    assert document["ok"] is False
+    assert diagnosis_ids(document) == expected
+    failed = {c for c, s in statuses(document).items() if s == "fail"}
+    assert failed == {c for d in document["diagnoses"] for c in d["checks"]}
+    assert any(bwrap_line in line for d in document["diagnoses"] for line in d["evidence"])
+
+
+# --- the kit's settings pass ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("uid", [10001, 0])
+def test_kit_pod_passes_every_check(zuul_image: str, tmp_path: Path, uid: int) -> None:
+    kit_config = tmp_path / "zuul-k8s.yaml"
+    kit_config.write_text(yaml.safe_dump({"user": {"uid": uid, "gid": uid, "fsGroup": uid}}))
+    code, document, stderr = selftest("-c", str(kit_config), "--image", zuul_image)
+    assert code == 0, stderr
+    assert set(statuses(document).values()) == {"pass"}, statuses(document)
+    assert document["diagnoses"] == []
+    environment = document["report"]["environment"]
+    assert environment["uid"] == uid
+    assert environment["own_user_namespace"] is True
+    assert environment["no_new_privs"] is True
+    assert environment["cap_bnd"] == ([] if uid else ["SETFCAP"])
+    capabilities = next(c for c in document["report"]["checks"]
+                        if c["id"] == "isolation.capabilities")
+    # A root executor's jobs keep SETFCAP in their own user namespace: a warning.
+    assert (capabilities["warning"] is None) == (uid != 0)
+
+
+def test_built_in_config_passes_in_an_image_without_zuul(base_image: str) -> None:
+    """`-c` defaults to the built-in example: its pod, rendered, in an image without Zuul."""
+    code, document, stderr = selftest("--image", base_image)
+    assert code == 0, stderr
+    checks = statuses(document)
+    assert checks.pop("zuul.bwrap") == "skip"
+    assert set(checks.values()) == {"pass"}
+    assert document["podman"]["image"] == base_image
+    assert "--uidmap" in document["podman"]["flags"]
+
+
+def test_text_output_is_a_table(base_image: str, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "zuul_k8s", "selftest", "--local", "-f",
+         str(executor_manifest(tmp_path, container={"procMount": None})), "--image", base_image],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+    )
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("podman flags: --uidmap 0:2097152:65536")
+    assert lines[1].split() == ["CHECK", "RESULT", "DETAIL"]
+    assert next(line for line in lines if line.startswith("env.proc")).split()[1:3] == [
+        "FAIL", "[1]"]
+    assert "[1] /proc is masked (proc-masked)" in result.stdout
+    assert "fix:      set the executor container's securityContext.procMount: Unmasked" in (
+        result.stdout)
+
+
+# --- each broken setting fails with its diagnosis ------------------------------------
+
+
+def test_masked_proc(zuul_image: str, tmp_path: Path) -> None:
+    manifest = executor_manifest(tmp_path, container={"procMount": "Default"})
+    code, document, _ = selftest("-f", str(manifest), "--image", zuul_image)
+    assert code == 1
+    assert_diagnosed(document, ["proc-masked"], "Can't mount proc on /newroot/proc")
+    assert statuses(document)["env.proc"] == "fail"
+    assert statuses(document)["zuul.bwrap"] == "fail"
+
+
+def test_no_user_namespace(base_image: str, tmp_path: Path) -> None:
+    # procMount: Unmasked is invalid without hostUsers: false, so it goes too.
+    manifest = executor_manifest(tmp_path, pod={"hostUsers": None}, container={"procMount": None})
+    code, document, _ = selftest("-f", str(manifest), "--image", base_image)
+    assert code == 1
+    assert_diagnosed(document, ["no-userns"], "Can't mount proc on /newroot/proc")
+    assert document["report"]["environment"]["uid_map"] == [[0, 0, 4294967295]]
+
+
+def test_root_without_setfcap(zuul_image: str, tmp_path: Path) -> None:
+    manifest = executor_manifest(tmp_path, uid=0, container={"capabilities": {"drop": ["ALL"]}})
+    code, document, _ = selftest("-f", str(manifest), "--image", zuul_image)
+    assert code == 1
+    assert_diagnosed(document, ["root-without-setfcap"], "setting up uid map: Operation not permitted")
+
+
+def test_root_with_crio_defaults_lacks_setfcap(base_image: str, tmp_path: Path) -> None:
+    """CRI-O's defaults hold no SETFCAP; containerd's do (docs/testing-here.md)."""
+    manifest = executor_manifest(tmp_path, uid=0, container={"capabilities": None})
+    code, document, _ = selftest("-f", str(manifest), "--image", base_image,
+                                 "--runtime-default", "crio")
+    assert code == 1
+    assert_diagnosed(document, ["root-without-setfcap"], "setting up uid map")
+    code, document, _ = selftest("-f", str(manifest), "--image", base_image,
+                                 "--runtime-default", "containerd")
+    assert code == 0, diagnosis_ids(document)
+
+
+@pytest.mark.parametrize("profile", ["RuntimeDefault", "Localhost"])
+def test_runtime_default_seccomp_fails_where_the_kits_profile_passes(
+        zuul_image: str, tmp_path: Path, profile: str) -> None:
+    seccomp = {"type": profile}
+    if profile == "Localhost":
+        seccomp["localhostProfile"] = "profiles/zuul-executor.json"
+    manifest = executor_manifest(tmp_path, pod={"seccompProfile": seccomp})
+    moby = shared("fixtures", "seccomp", "moby-default.json")
+    code, document, _ = selftest("-f", str(manifest), "--image", zuul_image,
+                                 "--runtime-default-seccomp", str(moby))
+    assert document["report"]["environment"]["seccomp"] == "filter"
+    if profile == "Localhost":
+        assert code == 0
+        assert set(statuses(document).values()) == {"pass"}
+    else:
+        assert code == 1
+        assert_diagnosed(document, ["seccomp-refuses-namespaces"],
+                         "No permissions to create new namespace")
+
+
+def test_image_without_bwrap(no_bwrap_image: str, tmp_path: Path) -> None:
+    code, document, _ = selftest("-f", str(executor_manifest(tmp_path)), "--image", no_bwrap_image)
+    assert code == 1
+    assert diagnosis_ids(document) == ["bwrap-missing"]
+    assert document["report"]["environment"]["bwrap_path"] is None
+    skipped = {c for c, s in statuses(document).items() if s == "skip"}
+    assert {"bwrap.userns", "bwrap.executor", "isolation.pid", "zuul.bwrap"} <= skipped
+
+
+# --- the runner itself -----------------------------------------------------------
+
+
+def test_a_missing_image_is_a_usage_error(podman_env: None) -> None:
+    code, _, stderr = selftest("--image", "localhost/zuul-k8s-no-such-image:0")
+    assert code == 2
+    assert "localhost/zuul-k8s-no-such-image:0: not in local storage" in stderr
+
+
+def _container_exists(name: str) -> bool:
+    return subprocess.run(["podman", "container", "exists", name]).returncode == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_removes_the_container(slow_image: str, signum: int) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zuul_k8s", "selftest", "--local", "--image", slow_image],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    )
+    try:
+        assert process.stderr is not None
+        line = ""
+        while "running the probe in container" not in line:
+            line = process.stderr.readline()
+            assert line, "the CLI ended before starting the probe"
+        name = line.split("container ")[1].split()[0]
+        deadline = time.monotonic() + 60
+        while not _container_exists(name):
+            assert time.monotonic() < deadline, "the container never started"
+            time.sleep(0.2)
+        process.send_signal(signum)
+        assert process.wait(timeout=60) == 130
+        assert not _container_exists(name)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_probe_runs_outside_any_container() -> None:
+    """Run directly here (root, the node's namespaces), the probe still reports, and says so."""
+    require_tool("bwrap")
+    result = subprocess.run([sys.executable, str(PROBE_PATH)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1, result.stderr
+    probe_report = report.parse(result.stdout, "probe on the host")
+    checks = {c["id"]: c for c in probe_report["checks"]}
+    assert checks["env.userns"]["status"] == "fail"
+    assert checks["bwrap.executor"]["status"] == "pass"
+    assert probe_report["environment"]["uid"] == 0
+    assert probe_report["environment"]["own_user_namespace"] is False

@@ -1,0 +1,146 @@
+"""The diagnosis tells the causes apart, from reports shaped like the probe's."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.selftest.reports import make_report
+from zuul_k8s import schemas
+from zuul_k8s.selftest import probe
+from zuul_k8s.selftest.diagnosis import FACT_OPS, RULES, Fact, Failed, Stderr, diagnose
+
+# bwrap's own messages (bubblewrap.c; the first three seen here under podman).
+PROC_EPERM = "bwrap: Can't mount proc on /newroot/proc: Operation not permitted"
+UID_MAP_EPERM = "bwrap: setting up uid map: Operation not permitted"
+NO_NAMESPACE = (
+    "bwrap: No permissions to create new namespace, likely because the kernel does not allow "
+    "non-privileged user namespaces. See <https://deb.li/bubblewrap> or "
+    "<file:///usr/share/doc/bubblewrap/README.Debian.gz>."
+)
+NO_NAMESPACE_UPSTREAM = (
+    "bwrap: No permissions to creating new namespace, likely because the kernel does not allow "
+    "non-privileged user namespaces. On e.g. debian this can be enabled with "
+    "'sysctl kernel.unprivileged_userns_clone=1'."
+)
+NAMESPACE_ENOSPC = "bwrap: Creating new namespace failed: No space left on device"
+PROC_EACCES = "bwrap: Can't mount proc on /newroot/proc: Permission denied"
+DEVPTS_EACCES = "bwrap: Can't mount devpts on /newroot/dev/pts: Permission denied"
+SLAVE_EACCES = "bwrap: Failed to make / slave: Permission denied"
+UID_MAP_EACCES = "bwrap: setting up uid map: Permission denied"
+UNEXPECTED_CAPS = "bwrap: Unexpected capabilities but not setuid, old file caps config?"
+CONTAINERD_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "NET_BIND_SERVICE",
+                   "SETGID", "SETPCAP", "SETUID"]
+SELINUX = "system_u:system_r:container_t:s0:c123,c456"
+APPARMOR = "cri-containerd.apparmor.d (enforce)"
+
+
+def bwrap_failing(message: str, *checks: str) -> dict[str, str]:
+    names = checks or ("bwrap.userns", "bwrap.executor")
+    return {check: message for check in names} | {"zuul.bwrap": ""}
+
+
+# (name, environment facts, failed checks -> stderr, rule ids, a phrase the first fix names)
+SCENARIOS: list[tuple[str, dict[str, Any], dict[str, str], list[str], str]] = [
+    ("proc masked", {"proc_masked": True, "proc_masked_paths": ["/proc/kcore"]},
+     {"env.proc": "", **bwrap_failing(PROC_EPERM, "bwrap.proc", "bwrap.executor")},
+     ["proc-masked"], "procMount: Unmasked"),
+    ("no user namespace",
+     {"own_user_namespace": False, "uid_map": [[0, 0, 4294967295]], "proc_masked": True,
+      "proc_masked_paths": ["/proc/kcore"]},
+     {"env.userns": "", "env.proc": "", **bwrap_failing(PROC_EPERM, "bwrap.proc",
+                                                          "bwrap.executor")},
+     ["no-userns"], "hostUsers: false"),
+    ("root without SETFCAP", {"uid": 0, "gid": 0, "cap_eff": CONTAINERD_CAPS,
+                              "cap_bnd": CONTAINERD_CAPS},
+     bwrap_failing(UID_MAP_EPERM), ["root-without-setfcap"], "SETFCAP"),
+    ("root without SETFCAP, no user namespace",
+     {"uid": 0, "cap_bnd": CONTAINERD_CAPS, "own_user_namespace": False,
+      "uid_map": [[0, 0, 4294967295]]},
+     {"env.userns": "", **bwrap_failing(UID_MAP_EPERM)},
+     ["no-userns", "root-without-setfcap"], "hostUsers: false"),
+    ("seccomp RuntimeDefault", {"seccomp": "filter"}, bwrap_failing(NO_NAMESPACE),
+     ["seccomp-refuses-namespaces"], "isolation.seccomp: Localhost"),
+    ("seccomp, upstream bwrap wording", {"seccomp": "filter"},
+     bwrap_failing(NO_NAMESPACE_UPSTREAM), ["seccomp-refuses-namespaces"], "Localhost"),
+    ("unprivileged userns clone off", {"unprivileged_userns_clone": 0},
+     {"env.userns-limit": "", **bwrap_failing(NO_NAMESPACE)}, ["userns-disabled"],
+     "unprivileged_userns_clone=1"),
+    ("max_user_namespaces 0", {"max_user_namespaces": 0},
+     {"env.userns-limit": "", **bwrap_failing(NAMESPACE_ENOSPC)}, ["userns-disabled"],
+     "user.max_user_namespaces"),
+    ("SELinux denies proc", {"selinux_context": SELINUX},
+     bwrap_failing(PROC_EACCES, "bwrap.proc", "bwrap.executor"), ["selinux-denies-mount"],
+     "isolation.selinux: module"),
+    ("SELinux denies devpts", {"selinux_context": SELINUX},
+     bwrap_failing(DEVPTS_EACCES, "bwrap.dev", "bwrap.executor"), ["selinux-denies-mount"],
+     "container_engine_t"),
+    ("AppArmor denies mount", {"apparmor_profile": APPARMOR},
+     bwrap_failing(SLAVE_EACCES, "bwrap.userns", "bwrap.executor"), ["apparmor-denies-mount"],
+     "isolation.apparmor: Localhost"),
+    ("AppArmor restricts user namespaces",
+     {"apparmor_profile": APPARMOR, "apparmor_restrict_unprivileged_userns": 1},
+     bwrap_failing(UID_MAP_EACCES), ["apparmor-userns-restricted"], "userns,"),
+    ("bwrap missing", {"bwrap_path": None, "bwrap_version": None}, {"env.bwrap": ""},
+     ["bwrap-missing"], "image"),
+    ("bwrap too old", {"bwrap_version": "0.4.1"}, {"env.bwrap": ""}, ["bwrap-too-old"],
+     "0.8.0"),
+    ("kernel too old", {"kernel": "5.15.0-91-generic"}, {"env.kernel": ""},
+     ["kernel-too-old"], "nodeSelector"),
+    ("non-root with capabilities", {"cap_bnd": ["SETFCAP"], "cap_eff": ["SETFCAP"]},
+     bwrap_failing(UNEXPECTED_CAPS), ["nonroot-with-capabilities"], "drop: [ALL]"),
+    ("jobs keep capabilities", {}, {"isolation.capabilities": ""},
+     ["job-holds-capabilities"], "drop: [ALL]"),
+    ("a leak no rule knows", {}, {"isolation.pid": ""}, ["unexplained"], "kubectl exec"),
+]
+
+
+@pytest.mark.parametrize(("environment", "failures", "expected", "fix"),
+                         [s[1:] for s in SCENARIOS], ids=[s[0] for s in SCENARIOS])
+def test_each_cause_is_told_apart(environment: dict[str, Any], failures: dict[str, str],
+                                  expected: list[str], fix: str) -> None:
+    report = make_report(environment, failures)
+    diagnoses = diagnose(report)
+    assert [d.rule.id for d in diagnoses] == expected
+    assert fix in diagnoses[0].rule.fix
+    failed = {c["id"] for c in report["checks"] if c["status"] == "fail"}
+    explained = {check for d in diagnoses for check in d.checks}
+    assert failed == explained, "every failed check belongs to a cause"
+    bwrap_lines = {line for line in failures.values() if line}
+    assert bwrap_lines <= {e for d in diagnoses for e in d.evidence}
+
+
+def test_a_passing_report_has_no_diagnosis() -> None:
+    assert diagnose(make_report()) == []
+
+
+def test_rules_name_real_checks_facts_and_fixes() -> None:
+    check_ids = {check[0] for check in probe.CHECKS}
+    facts = set(schemas.load("selftest-report.schema.json")["properties"]["environment"]
+                ["properties"])
+    assert len({rule.id for rule in RULES}) == len(RULES)
+    for rule in RULES:
+        assert rule.when, rule.id
+        assert rule.bwrap_message and rule.cause and rule.fix, rule.id
+        assert set(rule.also_explains) <= check_ids, rule.id
+        for condition in rule.when:
+            if isinstance(condition, Failed):
+                assert set(condition.checks) <= check_ids, rule.id
+            elif isinstance(condition, Stderr):
+                re.compile(condition.pattern)
+                assert set(condition.checks) <= check_ids, rule.id
+            else:
+                assert isinstance(condition, Fact)
+                assert condition.name in facts and condition.op in FACT_OPS, rule.id
+
+
+def test_rules_with_a_bwrap_message_match_it() -> None:
+    """The message each row documents is one its own stderr patterns recognise."""
+    for rule in RULES:
+        patterns = [c.pattern for c in rule.when if isinstance(c, Stderr)]
+        if rule.also_explains_stderr:
+            patterns.append(rule.also_explains_stderr)
+        if rule.bwrap_message.startswith("bwrap:") and patterns:
+            assert any(re.search(p, rule.bwrap_message) for p in patterns), rule.id

@@ -1,0 +1,85 @@
+"""The probe as a file: Python 3.8, standard library only, and consistent with its schema."""
+
+from __future__ import annotations
+
+import ast
+import sys
+
+from zuul_k8s import schemas
+from zuul_k8s.selftest import PROBE_PATH, probe
+
+
+def test_probe_parses_as_python_3_8() -> None:
+    # The probe runs in any executor image, whose Python may be as old as 3.8.
+    ast.parse(PROBE_PATH.read_text(), filename=str(PROBE_PATH), feature_version=(3, 8))
+
+
+def test_probe_imports_the_standard_library_only() -> None:
+    tree = ast.parse(PROBE_PATH.read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            imported.add(node.module.split(".")[0])
+    assert imported, "the probe imports nothing? the walk is broken"
+    assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported - set(
+        sys.stdlib_module_names
+    )
+
+
+def test_check_ids_are_unique_and_needs_point_backwards() -> None:
+    seen: list[str] = []
+    for check_id, _, needs, _ in probe.CHECKS:
+        assert check_id not in seen
+        assert all(need in seen for need in needs), (check_id, needs)
+        seen.append(check_id)
+
+
+def test_schema_requires_every_environment_fact_the_probe_gathers() -> None:
+    schema = schemas.load("selftest-report.schema.json")
+    environment = schema["properties"]["environment"]
+    assert environment["additionalProperties"] is False
+    assert set(environment["required"]) == set(environment["properties"])
+    for name, prop in environment["properties"].items():
+        assert prop.get("description"), name
+    assert schema["properties"]["checks"]["minItems"] == len(probe.CHECKS)
+
+
+def test_masked_proc_paths_are_the_mounts_below_proc() -> None:
+    mountinfo = (
+        "600 580 0:52 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw\n"
+        "601 600 0:5 /null /proc/kcore rw,nosuid - devtmpfs udev rw\n"
+        "602 600 0:53 / /proc/acpi ro,relatime - tmpfs tmpfs ro\n"
+        "603 580 0:54 / /processes rw - tmpfs tmpfs rw\n"
+    )
+    assert probe.masked_proc_paths(mountinfo) == ["/proc/acpi", "/proc/kcore"]
+    assert probe.masked_proc_paths(mountinfo.splitlines()[0]) == []
+
+
+def test_capability_masks_decode_to_names() -> None:
+    assert probe.cap_names("0000000080000000") == ["SETFCAP"]
+    assert probe.cap_names("0000000000000000") == []
+    assert probe.cap_names("00000000000000c1") == ["CHOWN", "SETGID", "SETUID"]
+    assert probe.cap_names("0000020000000000") == ["CAP_41"]
+
+
+def test_versions_compare_numerically() -> None:
+    assert probe.version_tuple("bubblewrap 0.10.0", 3) > probe.version_tuple("0.8.0", 3)
+    assert probe.version_tuple("6.1.0-28-amd64", 2) < probe.MIN_KERNEL
+    assert probe.version_tuple("6.18.44-fc", 2) >= probe.MIN_KERNEL
+    assert probe.version_tuple("", 3) == (0, 0, 0)
+
+
+def test_interfaces_from_proc_net_dev() -> None:
+    text = (
+        "Inter-|   Receive\n face |bytes    packets\n"
+        "    lo:       0       0    0\n  eth0:     340       4    0\n"
+    )
+    assert probe.interfaces(text) == ["eth0", "lo"]
+
+
+def test_report_schema_is_a_valid_draft_2020_12_schema() -> None:
+    from jsonschema import Draft202012Validator
+
+    Draft202012Validator.check_schema(schemas.load("selftest-report.schema.json"))

@@ -1,0 +1,142 @@
+"""The container runtimes' default seccomp rule, as data.
+
+The syscall names and rules below were read in moby's default profile
+(github.com/moby/profiles, seccomp/default.json, commit cd3bed8), which
+containerd's RuntimeDefault (contrib/seccomp/seccomp_default.go) and CRI-O's
+built-in default follow. Only the parts that hold for the executor's container
+are kept: it drops ALL capabilities (at most SETFCAP is added back, which gates
+no syscall), so the capability-gated groups of that profile never apply to it
+and are left out; see `CAPABILITY_GATED` for what they are.
+
+A Localhost profile is read by containerd straight into the OCI runtime-spec
+type (no `includes`/`excludes`), so every rule here is unconditional apart from
+syscall arguments, and the architecture is chosen per node, as containerd does
+at run time from GOARCH.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+# Allowed unconditionally by the runtime default (moby default.json, first rule).
+ALLOW: tuple[str, ...] = _words(
+    """
+accept accept4 access adjtimex alarm bind brk cachestat capget capset chdir chmod chown
+chown32 clock_adjtime clock_adjtime64 clock_getres clock_getres_time64 clock_gettime
+clock_gettime64 clock_nanosleep clock_nanosleep_time64 close close_range connect
+copy_file_range creat dup dup2 dup3 epoll_create epoll_create1 epoll_ctl epoll_ctl_old
+epoll_pwait epoll_pwait2 epoll_wait epoll_wait_old eventfd eventfd2 execve execveat exit
+exit_group faccessat faccessat2 fadvise64 fadvise64_64 fallocate fanotify_mark fchdir
+fchmod fchmodat fchmodat2 fchown fchown32 fchownat fcntl fcntl64 fdatasync fgetxattr
+flistxattr flock fork fremovexattr fsetxattr fstat fstat64 fstatat64 fstatfs fstatfs64
+fsync ftruncate ftruncate64 futex futex_requeue futex_time64 futex_wait futex_waitv
+futex_wake futimesat getcpu getcwd getdents getdents64 getegid getegid32 geteuid
+geteuid32 getgid getgid32 getgroups getgroups32 getitimer getpeername getpgid getpgrp
+getpid getppid getpriority getrandom getresgid getresgid32 getresuid getresuid32
+getrlimit get_robust_list getrusage getsid getsockname getsockopt get_thread_area gettid
+gettimeofday getuid getuid32 getxattr getxattrat inotify_add_watch inotify_init
+inotify_init1 inotify_rm_watch io_cancel ioctl io_destroy io_getevents io_pgetevents
+io_pgetevents_time64 ioprio_get ioprio_set io_setup io_submit ipc kill landlock_add_rule
+landlock_create_ruleset landlock_restrict_self lchown lchown32 lgetxattr link linkat
+listen listmount listxattr listxattrat llistxattr _llseek lremovexattr lseek lsetxattr
+lstat lstat64 madvise map_shadow_stack membarrier memfd_create memfd_secret mincore
+mkdir mkdirat mknod mknodat mlock mlock2 mlockall mmap mmap2 mprotect mq_getsetattr
+mq_notify mq_open mq_timedreceive mq_timedreceive_time64 mq_timedsend
+mq_timedsend_time64 mq_unlink mremap mseal msgctl msgget msgrcv msgsnd msync munlock
+munlockall munmap name_to_handle_at nanosleep newfstatat _newselect open openat openat2
+pause pidfd_open pidfd_send_signal pipe pipe2 pkey_alloc pkey_free pkey_mprotect poll
+ppoll ppoll_time64 prctl pread64 preadv preadv2 prlimit64 process_mrelease pselect6
+pselect6_time64 pwrite64 pwritev pwritev2 read readahead readlink readlinkat readv recv
+recvfrom recvmmsg recvmmsg_time64 recvmsg remap_file_pages removexattr removexattrat
+rename renameat renameat2 restart_syscall riscv_hwprobe rmdir rseq rt_sigaction
+rt_sigpending rt_sigprocmask rt_sigqueueinfo rt_sigreturn rt_sigsuspend rt_sigtimedwait
+rt_sigtimedwait_time64 rt_tgsigqueueinfo sched_getaffinity sched_getattr sched_getparam
+sched_get_priority_max sched_get_priority_min sched_getscheduler sched_rr_get_interval
+sched_rr_get_interval_time64 sched_setaffinity sched_setattr sched_setparam
+sched_setscheduler sched_yield seccomp select semctl semget semop semtimedop
+semtimedop_time64 send sendfile sendfile64 sendmmsg sendmsg sendto setfsgid setfsgid32
+setfsuid setfsuid32 setgid setgid32 setgroups setgroups32 setitimer setpgid setpriority
+setregid setregid32 setresgid setresgid32 setresuid setresuid32 setreuid setreuid32
+setrlimit set_robust_list setsid setsockopt set_thread_area set_tid_address setuid
+setuid32 setxattr setxattrat shmat shmctl shmdt shmget shutdown sigaltstack signalfd
+signalfd4 sigprocmask sigreturn socketcall socketpair splice stat stat64 statfs statfs64
+statmount statx symlink symlinkat sync sync_file_range syncfs sysinfo tee tgkill time
+timer_create timer_delete timer_getoverrun timer_gettime timer_gettime64 timer_settime
+timer_settime64 timerfd_create timerfd_gettime timerfd_gettime64 timerfd_settime
+timerfd_settime64 times tkill truncate truncate64 ugetrlimit umask uname unlink unlinkat
+uretprobe utime utimensat utimensat_time64 utimes vfork vmsplice wait4 waitid waitpid
+write writev
+"""
+)
+
+# Allowed on kernels >= 4.8 (moby: `includes.minKernel: 4.8`); the kit needs
+# Linux 6.3+ for hostUsers: false anyway, so these are unconditional here.
+ALLOW_KERNEL_4_8 = ("process_vm_readv", "process_vm_writev", "ptrace")
+
+# Rules allowed only for some argument values (moby default.json): socket()
+# for every address family but AF_ALG (38) and AF_VSOCK (40); personality()
+# for the personas glibc and programs set (PER_LINUX, PER_LINUX32, UNAME26 ...).
+ARG_RULES: tuple[tuple[str, int, int, str], ...] = (
+    # (syscall, argument index, value, comparison)
+    ("socket", 0, 38, "SCMP_CMP_LT"),
+    ("socket", 0, 39, "SCMP_CMP_EQ"),
+    ("socket", 0, 40, "SCMP_CMP_GT"),
+    ("personality", 0, 0x0, "SCMP_CMP_EQ"),
+    ("personality", 0, 0x8, "SCMP_CMP_EQ"),
+    ("personality", 0, 0x20000, "SCMP_CMP_EQ"),
+    ("personality", 0, 0x20008, "SCMP_CMP_EQ"),
+    ("personality", 0, 0xFFFFFFFF, "SCMP_CMP_EQ"),
+)
+
+
+# Per node architecture (`uname -m`): the seccomp architectures of the filter
+# (moby `archMap`, containerd `arches()`) and the syscalls the default allows
+# only there (moby `includes.arches`).
+ARCHITECTURES: dict[str, dict[str, Any]] = {
+    "x86_64": {
+        "seccomp": ("SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"),
+        "allow": ("arch_prctl", "modify_ldt"),
+    },
+    "aarch64": {
+        "seccomp": ("SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"),
+        "allow": (
+            "arm_fadvise64_64",
+            "arm_sync_file_range",
+            "breakpoint",
+            "cacheflush",
+            "set_tls",
+            "sync_file_range2",
+        ),
+    },
+}
+
+# What the runtime default allows only to a container holding a capability
+# (moby default.json `includes.caps`). Not part of the kit's profile: the
+# executor holds none of these. CAP_SYS_ADMIN's group is where bwrap's
+# syscalls live, which is why the runtime default refuses bwrap.
+CAPABILITY_GATED: dict[str, tuple[str, ...]] = {
+    "CAP_SYS_ADMIN": _words(
+        "bpf clone clone3 fanotify_init fsconfig fsmount fsopen fspick lookup_dcookie "
+        "lsm_get_self_attr lsm_list_modules lsm_set_self_attr mount mount_setattr move_mount "
+        "open_tree perf_event_open quotactl quotactl_fd setdomainname sethostname setns syslog "
+        "umount umount2 unshare"
+    ),
+    "CAP_DAC_READ_SEARCH": ("open_by_handle_at",),
+    "CAP_SYS_BOOT": ("reboot",),
+    "CAP_SYS_CHROOT": ("chroot",),
+    "CAP_SYS_MODULE": ("delete_module", "init_module", "finit_module"),
+    "CAP_SYS_PACCT": ("acct",),
+    "CAP_SYS_PTRACE": ("kcmp", "pidfd_getfd", "process_madvise"),
+    "CAP_SYS_RAWIO": ("iopl", "ioperm"),
+    "CAP_SYS_TIME": ("settimeofday", "stime", "clock_settime", "clock_settime64"),
+    "CAP_SYS_TTY_CONFIG": ("vhangup",),
+    "CAP_SYS_NICE": ("get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node"),
+    "CAP_SYSLOG": ("syslog",),
+    "CAP_BPF": ("bpf",),
+    "CAP_PERFMON": ("perf_event_open",),
+}
