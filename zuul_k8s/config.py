@@ -2,21 +2,22 @@
 
 Defaults live in the schema only; loading fills them in, so the renderer sees a
 complete config and the documentation (generated from the schema) cannot drift.
+A null default means "absent": loading drops nulls, so `key: null` switches an
+optional part off and the renderer never sees None.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from zuul_k8s import schemas, yamlio
-from zuul_k8s.errors import Problem, UserError
-from zuul_k8s.schema_errors import to_problems
+from zuul_k8s.errors import Problem, UserError, dotted
+from zuul_k8s.schema_errors import StrictValidator, to_problems, yaml_key
 
 EXAMPLE = Path(__file__).resolve().parent / "examples" / "config.yaml"
 SCHEMA_NAME = "config.schema.json"
@@ -55,8 +56,8 @@ class Config:
 
 
 @cache
-def _validator() -> Draft202012Validator:
-    return Draft202012Validator(schemas.load(SCHEMA_NAME))
+def _validator() -> Any:
+    return StrictValidator(schemas.load(SCHEMA_NAME))
 
 
 def with_defaults(schema: dict[str, Any], value: Any) -> Any:
@@ -72,21 +73,112 @@ def with_defaults(schema: dict[str, Any], value: Any) -> Any:
     return out
 
 
-# Rules that span several keys, which JSON Schema would state only obscurely:
-# (path of the offending key, predicate on the config, message with the fix).
-CROSS_FIELD_RULES: tuple[tuple[str, Any, str], ...] = (
-    (
-        "state.type",
+def without_nulls(value: Any) -> Any:
+    """The value with every null mapping entry dropped: null means absent."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
+
+
+def _key_problems(value: Any, path: list[str | int], source: str) -> list[Problem]:
+    """Keys must be strings: YAML reads `1:`, `true:` or `null:` as other types."""
+    out = []
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            if not isinstance(key, str):
+                text, kind = yaml_key(key)
+                out.append(Problem(source, dotted(path) or "(top)",
+                                   f"key {text} ({kind}) is not a string; quote it: \"{text}\""))
+            else:
+                out += _key_problems(sub, [*path, key], source)
+    elif isinstance(value, list):
+        for index, sub in enumerate(value):
+            out += _key_problems(sub, [*path, index], source)
+    return out
+
+
+def _string_keys(value: Any) -> Any:
+    """The value without its non-string keys (at any depth)."""
+    if isinstance(value, dict):
+        return {k: _string_keys(v) for k, v in value.items() if isinstance(k, str)}
+    if isinstance(value, list):
+        return [_string_keys(v) for v in value]
+    return value
+
+
+# Labels the kit sets itself: the selector labels tie the workload, its Service
+# and its PodDisruptionBudget to the pods (changing one breaks them all), and
+# the Pod Security labels follow kubernetes.podSecurityLevel.
+SELECTOR_KEYS = ("app.kubernetes.io/name", "app.kubernetes.io/component", "app.kubernetes.io/instance")
+PSA_PREFIX = "pod-security.kubernetes.io/"
+
+
+def _reserved_labels(data: dict[str, Any]) -> list[tuple[str, str]]:
+    labels = data.get("labels")
+    out = []
+    for key in labels if isinstance(labels, dict) else ():
+        if key in SELECTOR_KEYS:
+            out.append((f"labels.{key}", "is a selector label the kit sets: the Deployment/StatefulSet, "
+                        "its Service and PodDisruptionBudget select the pods by it; remove it (the "
+                        "instance label follows workload.name)"))
+        elif isinstance(key, str) and key.startswith(PSA_PREFIX):
+            out.append((f"labels.{key}", "Pod Security labels are set on the Namespace from the "
+                        "target version and the level; remove it and set kubernetes.podSecurityLevel"))
+    return out
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule that spans several keys, which JSON Schema would state only obscurely."""
+
+    path: str  # the offending key, for the message
+    reads: tuple[str, ...]  # keys the predicate reads: it runs only when all of them are valid
+    broken: Callable[[dict[str, Any]], bool]  # on the config with defaults filled in
+    message: str  # what is wrong and the fix
+
+
+CROSS_FIELD_RULES: tuple[Rule, ...] = (
+    Rule(
+        "state.type", ("state.type", "workload.kind"),
         lambda c: c["state"]["type"] == "pvc" and c["workload"]["kind"] != "StatefulSet",
         "a pvc state needs `workload.kind: StatefulSet` (a Deployment cannot have one "
         "volume per pod); use `state.type: emptyDir` or switch the kind",
     ),
-    (
-        "state.storageClassName",
+    Rule(
+        "state.storageClassName", ("state.type", "state.storageClassName"),
         lambda c: "storageClassName" in c["state"] and c["state"]["type"] != "pvc",
         "storageClassName applies to `state.type: pvc` only; remove it",
     ),
 )
+
+
+def _overlaps(error_path: tuple[str, ...], read: tuple[str, ...]) -> bool:
+    shorter = min(len(error_path), len(read))
+    return error_path[:shorter] == read[:shorter]
+
+
+def _rule_problems(raw: dict[str, Any], invalid: list[tuple[str, ...]], source: str) -> list[Problem]:
+    """Cross-field rules and reserved labels, on every part of the config the schema found valid."""
+    data = without_nulls(with_defaults(schemas.load(SCHEMA_NAME), raw))
+    out = []
+    for rule in CROSS_FIELD_RULES:
+        reads = [tuple(r.split(".")) for r in rule.reads]
+        if any(_overlaps(e, r) for e in invalid for r in reads):
+            continue
+        if rule.broken(data):
+            out.append(Problem(source, rule.path, rule.message))
+    return out + [Problem(source, path, message) for path, message in _reserved_labels(data)]
+
+
+def _invalid_paths(error: Any) -> list[tuple[str, ...]]:
+    """The keys a schema error makes untrustworthy (an unknown key taints only itself)."""
+    path = tuple(str(p) for p in error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        return [(*path, str(k)) for k in error.instance if k not in known]
+    return [path]
 
 
 def parse(raw: Any, source: str) -> Config:
@@ -97,13 +189,14 @@ def parse(raw: Any, source: str) -> Config:
         raise UserError(
             Problem(source, "(top)", f"expected a mapping of config keys, got {type(raw).__name__}")
         )
+    key_problems = _key_problems(raw, [], source)
+    raw = _string_keys(raw)  # reported above; the rest is checked as usual, so every error shows at once
     errors = list(_validator().iter_errors(raw))
-    if errors:
-        raise UserError(to_problems(errors, source))
-    data = with_defaults(schemas.load(SCHEMA_NAME), raw)
-    problems = [Problem(source, path, msg) for path, broken, msg in CROSS_FIELD_RULES if broken(data)]
+    invalid = [path for error in errors for path in _invalid_paths(error)]
+    problems = key_problems + to_problems(errors, source) + _rule_problems(raw, invalid, source)
     if problems:
         raise UserError(problems)
+    data = without_nulls(with_defaults(schemas.load(SCHEMA_NAME), raw))
     return Config(source=source, data=data)
 
 

@@ -19,22 +19,29 @@ END = "<!-- config-reference:end -->"
 
 def _type(node: dict[str, Any]) -> str:
     if "enum" in node:
-        return " \\| ".join(f"`{v}`" for v in node["enum"])
-    return str(node.get("type", "any"))
+        return " \\| ".join(f"`{json.dumps(v) if v is None else v}`" for v in node["enum"])
+    kind = node.get("type", "any")
+    return " \\| ".join(kind) if isinstance(kind, list) else str(kind)
+
+
+def _is(node: dict[str, Any], kind: str) -> bool:
+    types = node.get("type")
+    return kind in types if isinstance(types, list) else types == kind
 
 
 def _rows(node: dict[str, Any], prefix: str) -> list[str]:
     rows = []
     for key, sub in node.get("properties", {}).items():
         path = f"{prefix}.{key}" if prefix else key
-        nested = sub.get("type") == "object" and "properties" in sub
-        default = "" if nested or "default" not in sub else f"`{json.dumps(sub['default'])}`"
+        nested = _is(sub, "object") and "properties" in sub
+        # Objects show their default too: a partly given object keeps its other keys' defaults.
+        default = f"`{json.dumps(sub['default'])}`" if "default" in sub else ""
         required = " (required)" if key in node.get("required", []) else ""
         description = sub.get("description", "").replace("|", "\\|")
         rows.append(f"| `{path}`{required} | {_type(sub)} | {default} | {description} |")
         if nested:
             rows += _rows(sub, path)
-        elif sub.get("type") == "array" and "properties" in sub.get("items", {}):
+        elif _is(sub, "array") and "properties" in sub.get("items", {}):
             rows += _rows(sub["items"], f"{path}[]")
     return rows
 

@@ -2,11 +2,14 @@
 
 No cluster, no clock, no randomness: the same config and zuul.conf give the
 same objects in the same order with the same key order, so the YAML written
-from them is byte-identical and diffs show only real changes.
+from them is byte-identical and diffs show only real changes. Nothing in the
+output aliases the Config: values taken from it are deep copies, so a caller
+may patch the objects (as the self-test and upgrade do) without changing it.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from typing import Any
 
@@ -39,7 +42,7 @@ def _metadata(config: Config, name: str, *, namespaced: bool = True) -> Obj:
     meta["labels"] = {
         **selector_labels(config),
         "app.kubernetes.io/managed-by": "zuul-k8s",
-        **config["labels"],
+        **config["labels"],  # the config refuses the selector keys, so these cannot break selection
     }
     if config["annotations"]:
         meta["annotations"] = dict(config["annotations"])
@@ -193,7 +196,7 @@ def executor_container(config: Config) -> Obj:
         "volumeMounts": mounts,
     }
     if config["resources"]:
-        container["resources"] = config["resources"]
+        container["resources"] = copy.deepcopy(config["resources"])
     return container
 
 
@@ -243,7 +246,7 @@ def pod_template(config: Config, zuul_conf: bytes | None) -> Obj:
     spec["volumes"] = volumes(config)
     for key in ("nodeSelector", "tolerations", "affinity"):
         if scheduling[key]:
-            spec[key] = scheduling[key]
+            spec[key] = copy.deepcopy(scheduling[key])
     if "priorityClassName" in scheduling:
         spec["priorityClassName"] = scheduling["priorityClassName"]
     return {"metadata": meta, "spec": spec}

@@ -2,6 +2,8 @@
 
 Pod Security Admission, the isolation contract and the self-test all judge
 pods; this table lets them find the pod inside any object that makes pods.
+The getters here are type-safe: validation reads manifests of any shape (the
+OpenAPI engine reports wrong shapes; the other engines must not crash on them).
 """
 
 from __future__ import annotations
@@ -45,14 +47,38 @@ class PodTemplate:
         """(path, container) for init, regular and ephemeral containers, in that order."""
         found = []
         for field in CONTAINER_LISTS:
-            for index, container in enumerate(self.spec.get(field) or []):
+            for index, container in enumerate(as_list(self.spec.get(field))):
                 if isinstance(container, dict):
                     found.append((self.spec_path(field, index), container))
         return found
 
 
-def _as_dict(value: Any) -> dict[str, Any]:
+def as_dict(value: Any) -> dict[str, Any]:
+    """The value if it is a mapping, else an empty one."""
     return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    """The value if it is a list, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
+def as_str(value: Any) -> str | None:
+    """The value if it is a string, else None."""
+    return value if isinstance(value, str) else None
+
+
+def string_map(value: Any) -> dict[str, str]:
+    """The string entries of a mapping (labels, annotations); anything else is dropped."""
+    return {k: v for k, v in as_dict(value).items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def object_name(obj: dict[str, Any]) -> str:
+    return as_str(as_dict(obj.get("metadata")).get("name")) or "(unnamed)"
+
+
+def object_namespace(obj: dict[str, Any]) -> str | None:
+    return as_str(as_dict(obj.get("metadata")).get("namespace"))
 
 
 def pod_template(obj: dict[str, Any]) -> PodTemplate | None:
@@ -63,13 +89,12 @@ def pod_template(obj: dict[str, Any]) -> PodTemplate | None:
     path = POD_TEMPLATE_PATHS[kind]
     node: Any = obj
     for key in path:
-        node = _as_dict(node).get(key)
-    node = _as_dict(node)
-    name = _as_dict(obj.get("metadata")).get("name") or "(unnamed)"
+        node = as_dict(node).get(key)
+    node = as_dict(node)
     return PodTemplate(
         kind=kind,
-        name=str(name),
+        name=object_name(obj),
         path=path,
-        metadata=_as_dict(node.get("metadata")),
-        spec=_as_dict(node.get("spec")),
+        metadata=as_dict(node.get("metadata")),
+        spec=as_dict(node.get("spec")),
     )

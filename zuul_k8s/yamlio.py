@@ -1,9 +1,11 @@
 """Reading untrusted YAML safely, and writing it deterministically.
 
 Config files and manifests come from users, so reading them must fail with a
-message, not a traceback or an exhausted machine: aliases are capped (a
-"billion laughs" document expands exponentially when walked), files are size
-capped, duplicate keys are refused (PyYAML silently keeps the last one).
+message, not a traceback or an exhausted machine: alias expansion is capped
+by the nodes it adds once expanded (a "billion laughs" document is small, but
+every consumer that walks it, like a schema validator, walks 2**N nodes),
+recursive aliases and very deep nesting are refused, files are size capped,
+duplicate keys are refused (PyYAML silently keeps the last one).
 """
 
 from __future__ import annotations
@@ -17,27 +19,74 @@ import yaml
 from zuul_k8s.errors import Problem, UserError
 
 MAX_BYTES = 8 * 1024 * 1024
-MAX_ALIASES = 64
+MAX_ALIAS_NODES = 100_000  # nodes aliases may add once expanded, per document
 STDIN = "-"
 
 
+class InputRefused(yaml.YAMLError):
+    """Valid YAML the kit will not read: the message is the whole explanation."""
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def expanded_size(root: yaml.Node, limit: int) -> int:
+    """Nodes in the document once every alias is expanded, counted without expanding.
+
+    Each distinct node is visited once (sizes are memoised), so a bomb costs
+    what its text costs; stops as soon as the count passes `limit`.
+    """
+    sizes: dict[int, int] = {}
+    on_path: set[int] = {id(root)}
+    stack = [(root, iter(_children(root)))]
+    while stack:
+        node, pending = stack[-1]
+        child = next(pending, None)
+        if child is None:
+            stack.pop()
+            on_path.discard(id(node))
+            sizes[id(node)] = size = 1 + sum(sizes[id(c)] for c in _children(node))
+            if size > limit:
+                return size
+            continue
+        if id(child) in on_path:
+            raise InputRefused(
+                f"holds a recursive YAML alias (line {child.start_mark.line + 1}): a node that "
+                "contains itself; Kubernetes objects and configs are trees"
+            )
+        if id(child) not in sizes:
+            on_path.add(id(child))
+            stack.append((child, iter(_children(child))))
+    return sizes[id(root)]
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys and alias floods."""
+    """SafeLoader that refuses duplicate keys and alias bombs."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
-        self._aliases = 0
+        self._composed = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            self._aliases += 1
-            if self._aliases > MAX_ALIASES:
-                mark = self.peek_event().start_mark
-                raise yaml.YAMLError(
-                    f"more than {MAX_ALIASES} YAML aliases (line {mark.line + 1}); "
-                    "expand them: a document built from nested aliases can exhaust memory"
-                )
+        if not self.check_event(yaml.AliasEvent):
+            self._composed += 1
         return super().compose_node(parent, index)
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        limit = self._composed + MAX_ALIAS_NODES
+        if expanded_size(node, limit) > limit:
+            raise InputRefused(
+                f"its YAML aliases expand to more than {MAX_ALIAS_NODES} extra nodes (document at "
+                f"line {node.start_mark.line + 1}); write the repeated parts out: a document built "
+                "from nested aliases can exhaust memory and time"
+            )
+        self._composed = 0
+        return super().construct_document(node)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -89,8 +138,12 @@ def parse_documents(text: str, source: str) -> list[Any]:
                 docs.append(loader.get_data())
         finally:
             loader.dispose()
+    except InputRefused as exc:
+        raise UserError(Problem(source, "", str(exc))) from None
     except yaml.YAMLError as exc:
         raise UserError(Problem(source, "", f"not valid YAML: {_yaml_reason(exc)}")) from None
+    except RecursionError:
+        raise UserError(Problem(source, "", "nests too deeply to read; flatten it")) from None
     return [doc for doc in docs if doc is not None]
 
 

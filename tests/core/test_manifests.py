@@ -42,8 +42,10 @@ def test_render_to_directory_replaces_only_its_own_stale_files(tmp_path: Path) -
 
 def test_render_refuses_to_write_invalid_output(tmp_path: Path) -> None:
     out = tmp_path / "base"
-    result = zuul_k8s("render", "-c", "-", "-o", str(out), stdin="kubernetes: {podSecurityLevel: restricted}\n")
+    # Pod Security baseline (v1.35) denies an Unconfined seccomp profile.
+    result = zuul_k8s("render", "-c", "-", "-o", str(out), stdin="isolation: {seccomp: Unconfined}\n")
     assert result.returncode == 1
+    assert "seccompProfile" in result.stderr
     assert "refusing to write" in result.stderr
     assert not out.exists()
 

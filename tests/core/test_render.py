@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any
@@ -125,3 +126,43 @@ def test_order_is_dependency_order() -> None:
     kinds = [o["kind"] for o in render(config())]
     assert kinds == ["Namespace", "ServiceAccount", "Service", "Deployment", "PodDisruptionBudget"]
     assert "Namespace" not in [o["kind"] for o in render(config(namespace={"create": False}))]
+
+
+def test_rendered_objects_never_alias_the_config() -> None:
+    cfg = config(
+        resources={"requests": {"cpu": "2"}, "limits": {"memory": "4Gi"}},
+        scheduling={"nodeSelector": {"zuul": "yes"}, "tolerations": [{"key": "k", "operator": "Exists"}],
+                    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [{"matchExpressions": [
+                            {"key": "zuul", "operator": "In", "values": ["yes"]}]}]}}}},
+        labels={"team": "ci"}, annotations={"owner": "ci"},
+    )
+    before = copy.deepcopy(cfg.data)
+    objects = render(cfg)
+
+    def scramble(value: Any) -> None:
+        """Change every mapping and list in the output, in place."""
+        if isinstance(value, dict):
+            for sub in list(value.values()):
+                scramble(sub)
+            value["scrambled"] = True
+        elif isinstance(value, list):
+            for sub in list(value):
+                scramble(sub)
+            value.append("scrambled")
+
+    scramble(objects)
+    assert cfg.data == before
+
+
+def test_partial_secrets_keep_the_other_mounts() -> None:
+    pod = _pod(render(config(secrets={"zuulConf": {"name": "x"}})))["spec"]
+    assert [m["mountPath"] for m in pod["containers"][0]["volumeMounts"]] == [
+        "/etc/zuul/zuul.conf", "/var/lib/zuul", "/var/lib/zuul/ssh", "/tls/client"]
+    pod = _pod(render(config(secrets={"sshKey": None, "zookeeperTls": None})))["spec"]
+    assert [v["name"] for v in pod["volumes"]] == ["zuul-config", "state"]
+
+
+def test_null_toleration_fields_are_not_rendered() -> None:
+    pod = _pod(render(config(scheduling={"tolerations": [{"key": None, "operator": "Exists", "effect": None}]})))
+    assert pod["spec"]["tolerations"] == [{"operator": "Exists"}]

@@ -113,7 +113,9 @@ def test_openapi_follows_the_target_version() -> None:
 
 
 def test_restricted_namespace_never_admits_the_executor() -> None:
-    findings = validate(_objects(kubernetes={"podSecurityLevel": "restricted"}), Target(35, "restricted"))
+    objects = _objects()
+    objects[0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] = "restricted"
+    findings = validate(objects, Target(35, "restricted"))
     namespace = [f for f in findings if f.rule == "namespacePodSecurity"]
     assert namespace and namespace[0].severity is Severity.ERROR
     assert any(f.source == "podsecurity" and f.severity is Severity.ERROR for f in findings)
@@ -126,6 +128,16 @@ def test_baseline_pinned_below_1_35_is_explained() -> None:
     namespace = next(f for f in findings if f.rule == "namespacePodSecurity")
     assert namespace.severity is Severity.ERROR
     assert "v1.35" in namespace.message and "enforce-version" in namespace.fix
+
+
+@pytest.mark.parametrize(("label", "denied"), [("v1.34", True), ("v1.035", False), ("1.34", False), ("latest", False)])
+def test_enforce_version_label_reads_as_the_api_server_reads_it(label: str, denied: bool) -> None:
+    """Only `v1.N` pins a version; anything else (`v1.035`, `1.34`) means latest upstream."""
+    objects = _objects()
+    objects[0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce-version"] = label
+    findings = validate(objects, Target(35, "baseline"))
+    errors = [f for f in findings if f.rule == "namespacePodSecurity" and f.severity is Severity.ERROR]
+    assert bool(errors) is denied, [f.message for f in errors]
 
 
 def test_kubernetes_1_34_renders_privileged_enforce_and_says_why() -> None:
@@ -147,24 +159,25 @@ def test_kubernetes_1_34_without_namespace_object_is_an_error_with_the_way_out()
 def test_operator_style_manifest_gets_actionable_findings() -> None:
     result = zuul_k8s("validate", "-f", str(MANIFESTS / "operator-style-statefulset.yaml"), "-o", "json")
     assert result.returncode == 1, result.stderr
-    found = {(f["rule"], f["path"]) for f in json.loads(result.stdout) if f["severity"] == "error"}
+    found = {(f["source"], f["rule"], f["path"]) for f in json.loads(result.stdout) if f["severity"] == "error"}
     assert {
-        ("privileged", f"{C0}.securityContext.privileged"),
-        ("hostUsers", f"{POD}.hostUsers"),
-        ("procMount", f"{C0}.securityContext.procMount"),
-        ("gracePeriodOnContainer", f"{C0}.terminationGracePeriodSeconds"),
-        ("additionalProperties", f"{C0}.terminationGracePeriodSeconds"),
-        ("rootNeedsSetfcap", f"{C0}.securityContext.capabilities.add"),
-        ("privileged", f"{C0}.securityContext"),
-    } <= found | {("privileged", f"{C0}.securityContext")}
+        ("contract", "privileged", f"{C0}.securityContext.privileged"),
+        ("podsecurity", "privileged", f"{C0}.securityContext.privileged"),
+        ("contract", "hostUsers", f"{POD}.hostUsers"),
+        ("contract", "procMount", f"{C0}.securityContext.procMount"),
+        ("contract", "gracePeriodOnContainer", f"{C0}.terminationGracePeriodSeconds"),
+        ("openapi", "additionalProperties", f"{C0}.terminationGracePeriodSeconds"),
+        ("contract", "rootNeedsSetfcap", f"{C0}.securityContext.capabilities.add"),
+    } <= found
     assert all(f["fix"] for f in json.loads(result.stdout))
 
 
 def test_helm_style_manifest_with_unlabelled_namespace() -> None:
     result = zuul_k8s("validate", "-f", str(MANIFESTS / "helm-style-deployment.yaml"))
     assert result.returncode == 1
-    assert "capabilities: adds 'SYS_ADMIN'" not in result.stdout  # messages are sentences, not reprs
-    assert "SYS_ADMIN" in result.stdout
+    assert ("securityContext.capabilities.add: adds 'SYS_ADMIN': bwrap needs no capability but SETFCAP, "
+            "and that only as root [contract/capabilities]") in result.stdout
+    assert "fix: remove 'SYS_ADMIN' from capabilities.add" in result.stdout
     assert "enforces privileged" in result.stdout
     assert "fix: " in result.stdout
 
@@ -187,6 +200,55 @@ def test_validate_rejects_documents_that_are_not_objects(tmp_path: Path) -> None
 
 def test_validate_cli_exit_codes() -> None:
     assert zuul_k8s("validate").returncode == 0
-    result = zuul_k8s("validate", "-c", "-", stdin="kubernetes: {podSecurityLevel: restricted}\n")
+    result = zuul_k8s("validate", "-c", "-", stdin="isolation: {seccomp: Unconfined}\n")
+    assert result.returncode == 1
+    assert "seccompProfile" in result.stdout
+    objects = _objects()
+    objects[0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] = "restricted"
+    result = zuul_k8s("validate", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
     assert result.returncode == 1
     assert "restricted denies procMount" in result.stdout
+
+
+def _pdb(api_version: str) -> Obj:
+    return {"apiVersion": api_version, "kind": "PodDisruptionBudget", "metadata": {"name": "x"},
+            "spec": {"maxUnavailable": 1}}
+
+
+def test_removed_builtin_api_version_is_an_error_with_the_served_one() -> None:
+    [finding] = validate([_pdb("policy/v1beta1")], Target(35, "baseline"))
+    assert (finding.severity, finding.rule, finding.path) == (Severity.ERROR, "unserved", "apiVersion")
+    assert finding.message == ("Kubernetes 1.35 does not serve policy/v1beta1 PodDisruptionBudget "
+                               "(removed, not yet added, or misspelt)")
+    assert finding.fix == "use policy/v1"
+    deployment = {"apiVersion": "extensions/v1beta1", "kind": "Deployment", "metadata": {"name": "d"}}
+    assert validate([deployment], Target(35, "baseline"))[0].fix == "use apps/v1"
+    typo = {"apiVersion": "v1", "kind": "Deploymnet", "metadata": {"name": "d"}}
+    assert validate([typo], Target(35, "baseline"))[0].severity is Severity.ERROR
+
+
+def test_custom_resources_stay_a_warning_even_in_a_lookalike_group() -> None:
+    for api_version in ("example.org/v1", "networking.example.org/v1"):
+        # networking.example.org/v1 Ingress must not be checked against networking.k8s.io's Ingress
+        crd = {"apiVersion": api_version, "kind": "Ingress", "metadata": {"name": "i"}, "spec": {"any": 1}}
+        found = validate([crd], Target(35, "baseline"))
+        assert [(f.severity, f.rule) for f in found] == [(Severity.WARNING, "unknown-kind")]
+
+
+def test_validate_takes_several_files_after_one_or_several_f(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text(json.dumps(_pdb("policy/v1")))
+    second.write_text(json.dumps(_pdb("policy/v1beta1")))
+    for args in (["-f", str(first), str(second)], ["-f", str(first), "-f", str(second)]):
+        result = zuul_k8s("validate", *args, "-o", "json")
+        assert result.returncode == 1, result.stderr
+        assert [f["rule"] for f in json.loads(result.stdout)] == ["unserved"]
+
+
+def test_selector_that_misses_the_pods_is_an_error() -> None:
+    objects = _objects()
+    workload = objects[3]
+    workload["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/instance"] = "other"
+    found = [f for f in validate(objects, Target(35, "baseline")) if f.rule == "selectorMismatch"]
+    assert [(f.severity, f.path) for f in found] == [(Severity.ERROR, "spec.selector.matchLabels")]
+    assert "app.kubernetes.io/instance='zuul-executor'" in found[0].message

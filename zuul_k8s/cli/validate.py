@@ -6,7 +6,6 @@ import argparse
 from dataclasses import replace
 from typing import Any
 
-from zuul_k8s import yamlio
 from zuul_k8s.cli import common
 from zuul_k8s.errors import EXIT_FAILED, EXIT_OK, Problem, UserError
 
@@ -21,8 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     source = parser.add_mutually_exclusive_group()
     common.add_config(source)  # type: ignore[arg-type]
-    source.add_argument("-f", "--filename", metavar="FILE", action="append",
-                        help="manifest file to check (repeatable; `-` reads stdin)")
+    source.add_argument("-f", "--filename", metavar="FILE", nargs="+", action="extend",
+                        help="manifest files to check (`-f a.yaml b.yaml` or `-f a.yaml -f b.yaml`; "
+                        "`-` reads stdin)")
     common.add_zuul_conf(parser)
     parser.add_argument("--target-version", metavar="1.N",
                         help="with -f: target Kubernetes minor version (default 1.35)")
@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def load_manifests(files: list[str]) -> list[dict[str, Any]]:
+    from zuul_k8s import yamlio
+
     objects = []
     for source in files:
         for index, doc in enumerate(yamlio.load_documents(source)):

@@ -12,7 +12,8 @@ from typing import Any
 
 from zuul_k8s import isolation
 from zuul_k8s.findings import Finding, Severity
-from zuul_k8s.workloads import pod_template
+from zuul_k8s.podsecurity.versions import label_minor
+from zuul_k8s.workloads import as_dict, object_namespace, pod_template, string_map
 
 PSA_LABEL = "pod-security.kubernetes.io"
 LEVELS = ("privileged", "baseline", "restricted")  # loosest first
@@ -40,11 +41,8 @@ def _policy(labels: dict[str, str], mode: str, target: Target, default_level: st
     level = labels.get(f"{PSA_LABEL}/{mode}", default_level)
     if level not in LEVELS:
         level = "restricted"  # upstream enforces restricted for an unknown level
-    version = labels.get(f"{PSA_LABEL}/{mode}-version", "latest")
-    minor = target.minor
-    if version.startswith("v1.") and version[3:].isdigit():
-        minor = min(int(version[3:]), target.minor)
-    return Policy(level, minor)
+    version = labels.get(f"{PSA_LABEL}/{mode}-version", "latest")  # string_map: always a str
+    return Policy(level, label_minor(version, target.minor))
 
 
 def _executor_namespaces(objects: list[dict[str, Any]]) -> set[str | None]:
@@ -52,7 +50,7 @@ def _executor_namespaces(objects: list[dict[str, Any]]) -> set[str | None]:
     for obj in objects:
         pod = pod_template(obj)
         if pod and any(isolation.is_executor_container(c) for _, c in pod.containers()):
-            found.add((obj.get("metadata") or {}).get("namespace"))
+            found.add(object_namespace(obj))
     return found
 
 
@@ -63,11 +61,11 @@ def namespace_findings(objects: list[dict[str, Any]], target: Target) -> list[Fi
     for obj in objects:
         if obj.get("kind") != "Namespace":
             continue
-        meta = obj.get("metadata") or {}
+        meta = as_dict(obj.get("metadata"))
         name = str(meta.get("name"))
         if name not in homes and None not in homes:
             continue
-        labels = meta.get("labels") or {}
+        labels = string_map(meta.get("labels"))
         enforce = _policy(labels, "enforce", target, "privileged")
         path = f"metadata.labels.{PSA_LABEL}/enforce"
         verdict = _enforce_verdict(enforce, target)
@@ -108,23 +106,28 @@ def _namespace_labels(objects: list[dict[str, Any]]) -> dict[str | None, dict[st
     labels: dict[str | None, dict[str, str]] = {}
     for obj in objects:
         if obj.get("kind") == "Namespace":
-            meta = obj.get("metadata") or {}
-            labels[meta.get("name")] = dict(meta.get("labels") or {})
+            meta = as_dict(obj.get("metadata"))
+            name = meta.get("name")
+            labels[name if isinstance(name, str) else None] = string_map(meta.get("labels"))
     return labels
 
 
-def pod_security_findings(objects: list[dict[str, Any]], target: Target) -> list[Finding]:
-    """Pod Security Standards verdicts at each namespace's enforce (errors) and warn (warnings) level."""
+def pod_security_findings(objects: list[dict[str, Any]], target: Target,
+                          namespaces: list[dict[str, Any]] | None = None) -> list[Finding]:
+    """Pod Security Standards verdicts at each namespace's enforce (errors) and warn (warnings) level.
+
+    `namespaces`: the objects to find Namespace labels in (default: `objects`).
+    """
     from zuul_k8s import podsecurity
 
-    namespaces = _namespace_labels(objects)
-    only = next(iter(namespaces.values())) if len(namespaces) == 1 else None
+    namespaces_labels = _namespace_labels(objects if namespaces is None else namespaces)
+    only = next(iter(namespaces_labels.values())) if len(namespaces_labels) == 1 else None
     out = []
     for obj in objects:
         if pod_template(obj) is None:
             continue
-        ns = (obj.get("metadata") or {}).get("namespace")
-        labels = namespaces.get(ns, only if ns is None else None)
+        ns = object_namespace(obj)
+        labels = namespaces_labels.get(ns, only if ns is None else None)
         if labels is None:
             labels = {f"{PSA_LABEL}/enforce": target.level}
         enforce = _policy(labels, "enforce", target, "privileged")

@@ -12,7 +12,8 @@ from typing import Any
 from zuul_k8s import isolation
 from zuul_k8s.errors import dotted
 from zuul_k8s.findings import Finding, Severity
-from zuul_k8s.workloads import PodTemplate, pod_template
+from zuul_k8s.schema_errors import shown
+from zuul_k8s.workloads import PodTemplate, as_dict, as_list, pod_template, string_map
 
 SOURCE = "contract"
 MISSING = object()
@@ -73,13 +74,13 @@ def _capabilities(pod: PodTemplate, executors: list[tuple[tuple[str | int, ...],
         uid = _effective_uid(pod, container)
         root = uid in (0, None)
         added = _get(container.get("securityContext"), ("capabilities", "add"))
-        added = added if isinstance(added, list) else []
+        added = [cap for cap in as_list(added) if isinstance(cap, str)]  # other items: OpenAPI reports them
         path = (*cpath, "securityContext", "capabilities", "add")
         for cap in added:
             if cap not in isolation.ROOT_ONLY_CAPABILITIES:
                 out.append(_finding(pod, Severity.ERROR, "capabilities", path,
-                                    f"adds {cap!r}: bwrap needs no capability but SETFCAP, and that only as root",
-                                    f"remove {cap!r} from capabilities.add"))
+                                    f"adds {shown(cap)}: bwrap needs no capability but SETFCAP, and that only as root",
+                                    f"remove {shown(cap)} from capabilities.add"))
             elif not root:
                 out.append(_finding(pod, Severity.ERROR, "capabilities", path,
                                     f"adds {cap!r} for uid {uid}: only a root executor needs it",
@@ -103,9 +104,12 @@ def _seccomp(pod: PodTemplate, executors: list[tuple[tuple[str | int, ...], dict
             kind, path = own, (*cpath, "securityContext", "seccompProfile", "type")
         else:
             kind, path = pod_profile, pod.spec_path("securityContext", "seccompProfile", "type")
-        verdict = isolation.SECCOMP_VERDICTS.get(None if kind is MISSING else kind)
-        if kind is not MISSING and kind not in isolation.SECCOMP_VERDICTS:
-            verdict = (Severity.ERROR, f"unknown seccomp profile type {kind!r}",
+        if kind is MISSING:
+            verdict = isolation.SECCOMP_VERDICTS[None]
+        elif isinstance(kind, str) and kind in isolation.SECCOMP_VERDICTS:
+            verdict = isolation.SECCOMP_VERDICTS[kind]
+        else:
+            verdict = (Severity.ERROR, f"unknown seccomp profile type {shown(kind)}",
                        "use type Localhost with the kit's profile")
         if verdict:
             severity, why, fix = verdict
@@ -131,6 +135,26 @@ def _grace_period(pod: PodTemplate, executors: list[tuple[tuple[str | int, ...],
     return out
 
 
+def _selector(obj: dict[str, Any], pod: PodTemplate) -> list[Finding]:
+    """A workload whose selector misses its own pods never becomes ready (the API server refuses it)."""
+    if pod.path != ("spec", "template"):
+        return []  # Pod, PodTemplate, CronJob (Job's selector is generated): nothing to match
+    selector = as_dict(as_dict(obj.get("spec")).get("selector"))
+    if "matchLabels" not in selector:
+        return []
+    wanted = string_map(selector.get("matchLabels"))
+    labels = string_map(pod.metadata.get("labels"))
+    wrong = sorted(k for k, v in wanted.items() if labels.get(k) != v)
+    if not wrong:
+        return []
+    return [_finding(pod, Severity.ERROR, "selectorMismatch", ("spec", "selector", "matchLabels"),
+                     f"selects {', '.join(f'{k}={shown(wanted[k])}' for k in wrong)}, which the pod "
+                     "template's labels do not carry: the workload, its Service and its "
+                     "PodDisruptionBudget miss the executor pods",
+                     "give spec.template.metadata.labels the selector's labels (in the kit's config, "
+                     "do not set the selector labels under `labels`)")]
+
+
 # Each rule reads one pod template and its executor containers.
 POD_RULES = (_settings, _capabilities, _seccomp, _grace_period)
 
@@ -151,7 +175,7 @@ def pod_findings(obj: dict[str, Any], minor: int) -> list[Finding]:
     if not executors:
         return []
     found = [f for rule in POD_RULES for f in rule(pod, executors)]
-    return found + _version(minor, pod)
+    return found + _selector(obj, pod) + _version(minor, pod)
 
 
 def findings(objects: list[dict[str, Any]], minor: int) -> list[Finding]:
