@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zuul_k8s.findings import Severity
+from zuul_k8s.podsecurity.registry import admitted_from
 
 EXECUTOR_CONTAINER = "zuul-executor"
 EXECUTOR_IMAGE_MARK = "zuul-executor"
@@ -135,8 +136,9 @@ VERSION_GATES: tuple[VersionGate, ...] = (
 )
 
 # Pod Security policy version from which baseline admits procMount: Unmasked
-# with hostUsers: false (facts.md, Pod Security Admission).
-BASELINE_ADMITS_UNMASKED_FROM = 35
+# with hostUsers: false (facts.md, Pod Security Admission): read from the
+# evaluator's table of checks, so the two cannot disagree.
+BASELINE_ADMITS_UNMASKED_FROM: int = admitted_from("procMount", "user-namespace")  # type: ignore[assignment]
 
 
 def version_gate(minor: int) -> VersionGate:

@@ -146,6 +146,20 @@ def test_bad_input_exits_2_with_file_and_document(tmp_path: Path, content: str, 
     assert "Traceback" not in run.stderr
 
 
+def test_a_capability_that_is_not_a_string_is_denied_not_a_traceback() -> None:
+    """`add: [[SYS_ADMIN]]` once raised TypeError (a list in a frozenset lookup)."""
+    bad = EXECUTOR.replace("capabilities: {drop: [ALL]}", "capabilities: {drop: [ALL], add: [[SYS_ADMIN]]}")
+    assert bad != EXECUTOR
+    run = podsecurity("-", stdin=bad)
+    assert "Traceback" not in run.stderr
+    assert run.returncode == 1, run.stderr
+    assert run.stdout.splitlines()[1] == (
+        "DENIED Deployment/zuul-executor: capabilities_baseline: non-default capabilities "
+        "(container \"zuul-executor\" must not include \"['SYS_ADMIN']\" in "
+        "securityContext.capabilities.add)"
+    )
+
+
 def test_every_bad_input_is_reported_at_once(tmp_path: Path) -> None:
     run = podsecurity(str(tmp_path / "missing.yaml"), str(tmp_path), fixture(PASS))
     assert run.returncode == 2

@@ -4,6 +4,7 @@ each, and the `findings` seam that `zuul-k8s validate` calls."""
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
@@ -123,7 +124,7 @@ def test_executor_at_baseline_before_v1_35_explains_the_upgrade_path() -> None:
         wrap("Deployment", executor_pod()),
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "x"}},
     ]
-    for version in ("v1.33", "v1.34"):
+    for version in ("v1.30", "v1.33", "v1.34"):
         [finding] = findings(objs, "baseline", version)
         assert finding.severity is Severity.ERROR
         assert finding.source == "podsecurity"
@@ -132,7 +133,10 @@ def test_executor_at_baseline_before_v1_35_explains_the_upgrade_path() -> None:
         assert finding.path == "spec.template.spec.containers[0].securityContext.procMount"
         assert '"zuul-executor"' in finding.message
         assert "admitted at baseline only from policy v1.35 (with hostUsers: false)" in (finding.message)
-        assert "Kubernetes 1.33-1.34" in finding.fix
+        # Every version named comes from the table; none that Pod Security does not decide
+        # (which releases have the user-namespace gates on is validate's to say).
+        assert set(re.findall(r"\b1\.(\d+)", finding.fix)) == {"35"}
+        assert "until the cluster runs Kubernetes 1.35" in finding.fix
         assert "enforce `privileged`" in finding.fix
         assert "warn" in finding.fix and "audit" in finding.fix
         assert "enforce-version: v1.35" in finding.fix
@@ -192,7 +196,12 @@ _scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(-2, 2),
+    st.floats(allow_nan=False, allow_infinity=True),  # NaN != NaN would fail `spec == before`
     st.sampled_from(["", "Unmasked", "Default", "RuntimeDefault", "windows", "ALL", "unconfined", "c"]),
+    # What else YAML's safe loader makes: bytes (!!binary), dates, sets (!!set, unhashable).
+    st.binary(max_size=3),
+    st.dates(),
+    st.frozensets(st.sampled_from(["ALL", "SYS_ADMIN"]), max_size=2).map(set),
 )
 _keys = st.sampled_from(
     [
@@ -257,3 +266,112 @@ def test_any_shape_is_judged_deterministically(spec: Any, annotations: dict[str,
             assert all(d.reason and d.fields for d in first.denials)
     assert evaluate_pod({}, spec, "privileged", "latest").allowed
     assert spec == before
+
+
+# Every field the checks read, in its place in a pod, holding any value: a list where
+# a string goes (`capabilities.add: [[SYS_ADMIN]]`), a number, a mapping, a set. The
+# free-form strategy above rarely nests deep enough to reach these slots.
+_any = st.recursive(
+    _scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(_keys, children, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def _slot(value: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """A field's well-typed value, or any value at all."""
+    return st.one_of(value, _any)
+
+
+def _mostly(value: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """A structural field: well-typed three times in four, so the leaves get reached."""
+    return st.one_of(value, value, value, _any)
+
+
+def _list_of(item: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return _mostly(st.lists(st.one_of(item, _any), max_size=3))
+
+
+def _object(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    # Every key present, so the deep slots get reached; null (one of the values) is unset.
+    return _mostly(st.fixed_dictionaries(fields))
+
+
+_words = st.sampled_from(["ALL", "SETFCAP", "SYS_ADMIN", "Unmasked", "Default", "RuntimeDefault",
+                          "Localhost", "Unconfined", "container_engine_t", "spc_t", ""])
+_profile = _object(type=_slot(_words), localhostProfile=_slot(_words))
+_security = dict(
+    seccompProfile=_profile,
+    appArmorProfile=_profile,
+    seLinuxOptions=_object(type=_slot(_words), user=_slot(_words), role=_slot(_words)),
+    windowsOptions=_object(hostProcess=_slot(st.booleans())),
+    runAsNonRoot=_slot(st.booleans()),
+    runAsUser=_slot(st.integers(-1, 10001)),
+)
+_handler = _object(httpGet=_object(host=_slot(_words)), tcpSocket=_object(host=_slot(_words)))
+_container = _object(
+    name=_slot(_words),
+    ports=_list_of(_object(hostPort=_slot(st.integers(0, 9)))),
+    livenessProbe=_handler,
+    lifecycle=_object(preStop=_handler, postStart=_handler),
+    securityContext=_object(
+        privileged=_slot(st.booleans()),
+        allowPrivilegeEscalation=_slot(st.booleans()),
+        procMount=_slot(_words),
+        capabilities=_object(add=_list_of(_words), drop=_list_of(_words)),
+        **_security,
+    ),
+)
+_pod_spec = _object(
+    hostUsers=_slot(st.booleans()),
+    hostNetwork=_slot(st.booleans()),
+    hostPID=_slot(st.booleans()),
+    os=_object(name=_slot(st.sampled_from(["linux", "windows"]))),
+    containers=_list_of(_container),
+    initContainers=_list_of(_container),
+    ephemeralContainers=_list_of(_container),
+    volumes=_list_of(_object(name=_slot(_words), hostPath=_any, emptyDir=_any, nfs=_any)),
+    securityContext=_object(
+        sysctls=_list_of(_object(name=_slot(st.sampled_from(["kernel.shm_rmid_forced", "vm.x"])))),
+        **_security,
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(spec=_pod_spec, annotations=st.dictionaries(
+    st.sampled_from(["container.apparmor.security.beta.kubernetes.io/c",
+                     "seccomp.security.alpha.kubernetes.io/pod"]), _scalars))
+def test_any_value_in_any_field_is_judged(spec: Any, annotations: dict[str, Any]) -> None:
+    """Ill-typed values where the checks read: judged (a non-string is in no allowed list,
+    so it is denied), never a TypeError; findings() as `validate` calls it, too."""
+    before = copy.deepcopy(spec)
+    for level in ("baseline", "restricted"):
+        for version in ("v1.0", "v1.18", "v1.25", "v1.34", "latest"):
+            verdict = evaluate_pod({"annotations": annotations}, spec, level, version)
+            assert verdict.allowed is (not verdict.denials)
+            assert all(d.reason and d.fields for d in verdict.denials)
+            findings([wrap("Deployment", {"metadata": {"annotations": annotations}, "spec": spec})],
+                     level, version)
+    assert spec == before
+
+
+@pytest.mark.parametrize(
+    "add", [[["SYS_ADMIN"]], [{"name": "CHOWN"}], [7], [True], [None], [["CHOWN"]], [{"CHOWN"}]]
+)
+def test_a_capability_that_is_not_a_string_is_denied(add: list[Any]) -> None:
+    """Not in the allowed list, whatever it holds: even `[CHOWN]`, a list holding an allowed name."""
+    pod = {"spec": {"containers": [{"name": "c", "securityContext": {"capabilities": {"add": add}}}]}}
+    for level, check in (("baseline", "capabilities_baseline"), ("restricted", "capabilities_restricted")):
+        verdict = evaluate_pod({}, pod["spec"], level, "latest")
+        assert check in {d.check for d in verdict.denials}
+        [denial] = [d for d in verdict.denials if d.check == check]
+        assert "spec.containers[0].securityContext.capabilities.add[0]" in denial.fields
+
+
+def test_a_procmount_that_is_not_a_string_is_denied() -> None:
+    pod = {"hostUsers": False, "containers": [{"name": "c", "securityContext": {"procMount": ["Default"]}}]}
+    verdict = evaluate_pod({}, pod, "baseline", "v1.34")
+    assert [d.check for d in verdict.denials] == ["procMount"]

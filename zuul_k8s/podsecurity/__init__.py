@@ -3,7 +3,7 @@ version admit this manifest? A small exact engine over one table of checks."""
 
 from zuul_k8s.podsecurity.advice import findings
 from zuul_k8s.podsecurity.evaluate import Denial, Verdict, evaluate_object, evaluate_pod
-from zuul_k8s.podsecurity.registry import CEILING, CHECKS
+from zuul_k8s.podsecurity.registry import CEILING, CHECKS, RELAXATIONS, admitted_from
 from zuul_k8s.podsecurity.versions import LATEST, LEVELS, PolicyError
 
 __all__ = [
@@ -11,9 +11,11 @@ __all__ = [
     "CHECKS",
     "LATEST",
     "LEVELS",
+    "RELAXATIONS",
     "Denial",
     "PolicyError",
     "Verdict",
+    "admitted_from",
     "evaluate_object",
     "evaluate_pod",
     "findings",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from zuul_k8s.findings import Finding, Severity
-from zuul_k8s.podsecurity.evaluate import admitted_from, field_path, judge
+from zuul_k8s.podsecurity.evaluate import field_path, judge, newer_admitting
 from zuul_k8s.podsecurity.pod import pod_view
 from zuul_k8s.podsecurity.registry import CEILING, fix_text
 from zuul_k8s.podsecurity.versions import effective_minor, format_version, parse_level
@@ -42,7 +42,7 @@ def findings(objects: list[Any], level: str, version: str) -> list[Finding]:
             if result.detail:
                 message += f" ({result.detail})"
             fix = fix_text(check, variant)
-            later = admitted_from(pod, level, check.id, minor)
+            later = newer_admitting(pod, level, check.id, minor)
             if later is not None:
                 words = {
                     "version": format_version(later),

@@ -57,6 +57,16 @@ def containers_named(names: Sequence[str]) -> str:
     return f"{plural(len(names), 'container', 'containers')} {quoted(names)}"
 
 
+def allowed_value(value: object, allowed: Collection[str]) -> bool:
+    """Whether a value is one of an allowed list of strings.
+
+    Manifests are untrusted YAML: a list, number or mapping where Kubernetes
+    expects a string is not in any allowed list, so it is denied, never a
+    TypeError (a list is unhashable, and `in frozenset` would raise).
+    """
+    return isinstance(value, str) and value in allowed
+
+
 def denied(reason: str, detail: str, fields: Iterable[FieldPath]) -> CheckResult:
     return CheckResult(False, reason, detail, tuple(fields))
 
@@ -147,7 +157,7 @@ def capabilities_baseline(pod: PodView, *, allowed: Collection[str]) -> CheckRes
         bad = [
             (index, cap)
             for index, cap in enumerate(entries(capabilities.get("add")))
-            if cap not in allowed
+            if not allowed_value(cap, allowed)
         ]
         if bad:
             names.append(container.name)
@@ -266,7 +276,7 @@ def proc_mount(pod: PodView, *, allowed: Collection[str]) -> CheckResult:
         c
         for c in pod.containers
         if c.security_field("procMount") is not None
-        and c.security_field("procMount") not in allowed
+        and not allowed_value(c.security_field("procMount"), allowed)
     ]
     if not bad:
         return ALLOWED
@@ -487,7 +497,7 @@ def capabilities_restricted(
         bad = [
             (index, cap)
             for index, cap in enumerate(entries((capabilities or {}).get("add")))
-            if cap not in may_add
+            if not allowed_value(cap, may_add)
         ]
         if bad:
             bad_add.append(container.name)

@@ -63,7 +63,7 @@ def judge(pod: PodView, level: str, minor: int) -> list[tuple[Check, Variant, Ch
     return failed
 
 
-def admitted_from(pod: PodView, level: str, check_id: str, minor: int) -> int | None:
+def newer_admitting(pod: PodView, level: str, check_id: str, minor: int) -> int | None:
     """The first newer policy version at which this check (or the check replacing it)
     admits the pod, if any: what a newer enforce-version would change."""
     for later in changes_of(check_id):

@@ -17,7 +17,7 @@ from typing import Any
 from zuul_k8s.podsecurity import checks
 from zuul_k8s.podsecurity.checks import ALLOWED, CheckResult
 from zuul_k8s.podsecurity.pod import PodView
-from zuul_k8s.podsecurity.versions import BASELINE, PRIVILEGED, RESTRICTED
+from zuul_k8s.podsecurity.versions import BASELINE, PRIVILEGED, RESTRICTED, format_version
 
 
 @dataclass(frozen=True)
@@ -168,16 +168,17 @@ CHECKS: tuple[Check, ...] = (
         Variant(0, checks.proc_mount, _strict_proc_mount),
         Variant(35, checks.proc_mount, _strict_proc_mount, exempt=_user_namespace),
     ), fix="remove securityContext.procMount or set it to Default; an Unmasked /proc is "
-           "admitted only at baseline from policy v1.35, and only with spec.hostUsers: false",
-       # The 1.33 floor: ProcMountType and UserNamespacesSupport are on by default
-       # from Kubernetes 1.33 (shared/docs/facts.md, feature gates).
+           "admitted only at baseline from policy {user_namespace_from}, and only with "
+           "spec.hostUsers: false",
+       # Every version here comes from the table (the v1.35 variant's exemption), never
+       # from a literal: which Kubernetes releases can run the pod at all (feature gates)
+       # is not Pod Security's to say, and `validate` reports it (isolation.VERSION_GATES).
        newer_note="Unmasked /proc is admitted at {level} only from policy {version} (with "
                   "hostUsers: false)",
        newer_fix="on Kubernetes {release}+ label the executor's namespace "
-                 "pod-security.kubernetes.io/enforce-version: {version} (or latest); on "
-                 "Kubernetes 1.33-1.34 the executor's namespace must enforce `privileged` "
-                 "(keeping pod-security.kubernetes.io/warn and audit at baseline) until the "
-                 "cluster is {release}+"),
+                 "pod-security.kubernetes.io/enforce-version: {version} (or latest); until the "
+                 "cluster runs Kubernetes {release}, the executor's namespace must enforce "
+                 "`privileged` (keeping pod-security.kubernetes.io/warn and audit at baseline)"),
     Check("seLinuxOptions", BASELINE, tuple(
         Variant(since, checks.se_linux_options, {"types": types})
         for since, types in cumulative(SELINUX_TYPES_ADDED)
@@ -242,6 +243,29 @@ CEILING: int = max(variant.since for check in CHECKS for variant in check.varian
 
 
 
+# The kinds of pod a variant may let through unjudged (Variant.exempt), by name.
+RELAXATIONS: dict[str, Callable[[PodView], bool]] = {
+    "user-namespace": checks.user_namespace_pod,  # spec.hostUsers: false (spec 3.4)
+    "windows": checks.windows_pod,  # spec.os.name: windows (spec 3.3)
+}
+
+
+@cache
+def admitted_from(check_id: str, relaxation: str) -> int | None:
+    """The first policy version (minor) from which a check lets pods of a relaxation
+    through, e.g. `admitted_from("procMount", "user-namespace") == 35`; None if no
+    version of it does. Read from the table, so version text elsewhere never drifts."""
+    check = BY_ID.get(check_id)
+    if check is None:
+        raise ValueError(f"unknown Pod Security check {check_id!r}; expected one of "
+                         f"{', '.join(sorted(BY_ID))}")
+    exempt = RELAXATIONS.get(relaxation)
+    if exempt is None:
+        raise ValueError(f"unknown relaxation {relaxation!r}; expected one of "
+                         f"{', '.join(sorted(RELAXATIONS))}")
+    return next((v.since for v in check.variants if exempt in v.exempt), None)
+
+
 @cache
 def changes_of(check_id: str) -> tuple[int, ...]:
     """The versions at which a check, or a check replacing it, changes: the only
@@ -283,4 +307,8 @@ def fix_text(check: Check, variant: Variant) -> str:
         for key, value in variant.params.items()
         if isinstance(value, (str, tuple, frozenset, list))
     }
+    for name in RELAXATIONS:
+        since = admitted_from(check.id, name)
+        if since is not None:
+            words[f"{name.replace('-', '_')}_from"] = format_version(since)
     return check.fix.format(**words)

@@ -54,3 +54,14 @@ def effective_minor(text: object, ceiling: int) -> int:
 
 def format_version(minor: int) -> str:
     return f"v1.{minor}"
+
+
+def label_minor(text: object, ceiling: int) -> int:
+    """The minor version a namespace's `pod-security.kubernetes.io/<mode>-version` label
+    means, capped at `ceiling` (the cluster's version): as effective_minor, except that
+    an invalid value (`v1.035`, `1.35`, `v1.x`) means `latest`, as upstream reads the
+    label (spec 2.2: any other string is an error, and upstream then uses latest)."""
+    try:
+        return effective_minor(text, ceiling)
+    except PolicyError:
+        return ceiling
