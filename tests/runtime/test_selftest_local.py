@@ -21,7 +21,7 @@ import yaml
 from tests.core.helpers import config
 from tests.tools import REPO, require_tool, shared
 from zuul_k8s.render import render
-from zuul_k8s.selftest import PROBE_PATH, report
+from zuul_k8s.selftest import PROBE_PATH, probe, report
 from zuul_k8s.workloads import pod_template
 
 pytestmark = pytest.mark.runtime
@@ -102,6 +102,10 @@ def test_kit_pod_passes_every_check(zuul_image: str, tmp_path: Path, uid: int) -
                         if c["id"] == "isolation.capabilities")
     # A root executor's jobs keep SETFCAP in their own user namespace: a warning.
     assert (capabilities["warning"] is None) == (uid != 0)
+    nested = next(c for c in document["report"]["checks"] if c["id"] == "isolation.nested-userns")
+    # --disable-userns spends the sandbox's one user namespace: the job's unshare gets ENOSPC.
+    assert "refused (ENOSPC)" in nested["message"], nested
+    assert nested["stderr"] == "unshare: unshare failed: No space left on device"
 
 
 def test_built_in_config_passes_in_an_image_without_zuul(base_image: str) -> None:
@@ -141,6 +145,9 @@ def test_masked_proc(zuul_image: str, tmp_path: Path) -> None:
     assert code == 1
     assert_diagnosed(document, ["proc-masked"], "Can't mount proc on /newroot/proc")
     assert statuses(document)["env.proc"] == "fail"
+    masked = document["report"]["environment"]["proc_masked_paths"]
+    assert {"/proc/sys", "/proc/acpi"} <= set(masked)  # what podman masks here
+    assert set(masked) <= set(probe.MASKED_PROC_PATHS) | set(probe.READONLY_PROC_PATHS)
     assert statuses(document)["zuul.bwrap"] == "fail"
 
 
@@ -167,9 +174,33 @@ def test_root_with_crio_defaults_lacks_setfcap(base_image: str, tmp_path: Path) 
                                  "--runtime-default", "crio")
     assert code == 1
     assert_diagnosed(document, ["root-without-setfcap"], "setting up uid map")
+    # containerd's defaults hold SETFCAP, so bwrap maps root; but the jobs keep the
+    # whole default set (NET_RAW, MKNOD, ...), which only SETFCAP alone would excuse.
     code, document, _ = selftest("-f", str(manifest), "--image", base_image,
                                  "--runtime-default", "containerd")
-    assert code == 0, diagnosis_ids(document)
+    assert code == 1
+    assert diagnosis_ids(document) == ["root-job-capabilities"]
+    assert {c for c, s in statuses(document).items() if s == "fail"} == {"isolation.capabilities"}
+
+
+def test_root_with_crio_defaults_and_setfcap_fails_capabilities(base_image: str,
+                                                                tmp_path: Path) -> None:
+    """uid 0, CRI-O's defaults plus SETFCAP: the uid map works, and the jobs keep CHOWN,
+    DAC_OVERRIDE, ... inside the sandbox: a failure, not the SETFCAP-only warning."""
+    manifest = executor_manifest(tmp_path, uid=0, container={"capabilities": {"add": ["SETFCAP"]}})
+    code, document, _ = selftest("-f", str(manifest), "--image", base_image,
+                                 "--runtime-default", "crio")
+    assert code == 1
+    checks = {c["id"]: c for c in document["report"]["checks"]}
+    assert {i for i, c in checks.items() if c["status"] == "fail"} == {"isolation.capabilities"}
+    assert checks["bwrap.executor"]["status"] == "pass"  # SETFCAP present: root is mapped
+    message = checks["isolation.capabilities"]["message"]
+    assert "more than SETFCAP: CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL" in message, message
+    assert "drop ALL and add only SETFCAP, or run as uid 10001" in message
+    [diagnosis] = document["diagnoses"]
+    assert diagnosis["id"] == "root-job-capabilities"
+    assert diagnosis["checks"] == ["isolation.capabilities"]
+    assert "add: [SETFCAP]" in diagnosis["fix"] and "`user.uid: 10001`" in diagnosis["fix"]
 
 
 @pytest.mark.parametrize("profile", ["RuntimeDefault", "Localhost"])
@@ -214,8 +245,38 @@ def _container_exists(name: str) -> bool:
     return subprocess.run(["podman", "container", "exists", name]).returncode == 0
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_removes_the_container(slow_image: str, signum: int) -> None:
+def _podman_rm_child(parent: int) -> int | None:
+    """The pid of `podman rm` among the processes below `parent`, if it runs."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == parent and argv[1:3] == [b"rm", b"--force"]:
+            return int(entry.name)
+    return None
+
+
+def _running(pid: int) -> bool:
+    try:
+        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize(("signum", "again"), [
+    (signal.SIGINT, None),
+    (signal.SIGTERM, None),
+    # Ctrl-C twice: the second lands while `podman rm` runs, and must not stop it.
+    (signal.SIGINT, signal.SIGINT),
+    (signal.SIGTERM, signal.SIGINT),
+])
+def test_interrupt_removes_the_container(slow_image: str, signum: int,
+                                         again: int | None) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "zuul_k8s", "selftest", "--local", "--image", slow_image],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
@@ -232,6 +293,17 @@ def test_interrupt_removes_the_container(slow_image: str, signum: int) -> None:
             assert time.monotonic() < deadline, "the container never started"
             time.sleep(0.2)
         process.send_signal(signum)
+        if again is not None:
+            deadline = time.monotonic() + 30
+            remover = None
+            while remover is None and process.poll() is None:
+                assert time.monotonic() < deadline, "podman rm never started"
+                remover = _podman_rm_child(process.pid)
+            assert remover is not None, "the CLI ended before `podman rm` was seen"
+            process.send_signal(again)
+            process.send_signal(again)
+            # The signals came while it ran: else this test proves nothing.
+            assert _running(remover), "podman rm ended before the second signal"
         assert process.wait(timeout=60) == 130
         assert not _container_exists(name)
     finally:
@@ -252,3 +324,8 @@ def test_probe_runs_outside_any_container() -> None:
     assert checks["bwrap.executor"]["status"] == "pass"
     assert probe_report["environment"]["uid"] == 0
     assert probe_report["environment"]["own_user_namespace"] is False
+    # Root on the host: the job keeps every capability, which is no SETFCAP-only warning.
+    assert checks["isolation.capabilities"]["status"] == "fail"
+    assert "more than SETFCAP: " in checks["isolation.capabilities"]["message"]
+    assert checks["isolation.nested-userns"]["status"] == "pass"
+    assert "refused (ENOSPC)" in checks["isolation.nested-userns"]["message"]

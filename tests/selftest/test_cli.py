@@ -71,6 +71,12 @@ def test_runtime_default_needs_the_runtimes_profile(tmp_path: Path) -> None:
             "RuntimeDefault: pass --runtime-default-seccomp FILE") in result.stderr
 
 
+def test_help_says_runtime_default_needs_the_runtimes_profile() -> None:
+    result = selftest("--help")
+    assert result.returncode == 0
+    assert "required for a pod with seccompProfile RuntimeDefault" in " ".join(result.stdout.split())
+
+
 def test_a_missing_podman_is_a_usage_error(tmp_path: Path) -> None:
     env = {**os.environ, "PATH": str(tmp_path)}
     result = selftest("--local", "-f", str(rendered_manifest(tmp_path)), env=env)

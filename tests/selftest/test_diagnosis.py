@@ -93,6 +93,10 @@ SCENARIOS: list[tuple[str, dict[str, Any], dict[str, str], list[str], str]] = [
      bwrap_failing(UNEXPECTED_CAPS), ["nonroot-with-capabilities"], "drop: [ALL]"),
     ("jobs keep capabilities", {}, {"isolation.capabilities": ""},
      ["job-holds-capabilities"], "drop: [ALL]"),
+    ("root jobs keep the runtime's default capabilities",
+     {"uid": 0, "gid": 0, "cap_eff": [*CONTAINERD_CAPS, "SETFCAP"],
+      "cap_bnd": [*CONTAINERD_CAPS, "SETFCAP"]},
+     {"isolation.capabilities": ""}, ["root-job-capabilities"], "add: [SETFCAP]"),
     ("a leak no rule knows", {}, {"isolation.pid": ""}, ["unexplained"], "kubectl exec"),
 ]
 
@@ -144,3 +148,42 @@ def test_rules_with_a_bwrap_message_match_it() -> None:
             patterns.append(rule.also_explains_stderr)
         if rule.bwrap_message.startswith("bwrap:") and patterns:
             assert any(re.search(p, rule.bwrap_message) for p in patterns), rule.id
+
+
+def _config_keys() -> set[str]:
+    """Every dotted key of the kit's config (`user.uid`, `isolation.seccomp`, ...)."""
+    keys: set[str] = set()
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for name, prop in node.get("properties", {}).items():
+            keys.add(prefix + name)
+            for branch in [prop, *prop.get("anyOf", []), *prop.get("oneOf", [])]:
+                if isinstance(branch, dict):
+                    walk(branch, prefix + name + ".")
+
+    walk(schemas.load("config.schema.json"), "")
+    return keys
+
+
+# A node setting the kit's playbook does not make: the fix says so instead.
+NODE_SETTING_RULES = {"userns-disabled"}
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.id)
+def test_every_fix_names_a_config_key_or_a_node_playbook(rule: Any) -> None:
+    """What to change, by the name the user edits: a config key (`user.uid: 10001`), a
+    field `zuul-k8s render` always sets, or the node playbook."""
+    quoted = re.findall(r"`([a-zA-Z][\w.]*)(?::[^`]*)?`", rule.fix)
+    names_key = any(key in _config_keys() for key in quoted)
+    names_playbook = "playbooks/node-prepare.yaml" in rule.fix
+    names_render = "`zuul-k8s render`" in rule.fix
+    if rule.id in NODE_SETTING_RULES:
+        assert "sets no sysctl" in rule.fix and "playbooks/node-prepare.yaml" in rule.fix
+        return
+    assert names_key or names_playbook or names_render, rule.fix
+
+
+def test_config_keys_are_read_from_the_schema() -> None:
+    keys = _config_keys()
+    assert {"user.uid", "isolation.seccomp", "scheduling.nodeSelector", "image"} <= keys
+    assert "user.nosuch" not in keys

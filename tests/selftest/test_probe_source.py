@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import sys
 
+import pytest
+
 from zuul_k8s import schemas
 from zuul_k8s.selftest import PROBE_PATH, probe
 
@@ -46,15 +48,55 @@ def test_schema_requires_every_environment_fact_the_probe_gathers() -> None:
     assert schema["properties"]["checks"]["minItems"] == len(probe.CHECKS)
 
 
-def test_masked_proc_paths_are_the_mounts_below_proc() -> None:
+def test_masked_proc_paths_are_the_runtimes_masked_and_readonly_paths() -> None:
     mountinfo = (
         "600 580 0:52 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw\n"
         "601 600 0:5 /null /proc/kcore rw,nosuid - devtmpfs udev rw\n"
         "602 600 0:53 / /proc/acpi ro,relatime - tmpfs tmpfs ro\n"
         "603 580 0:54 / /processes rw - tmpfs tmpfs rw\n"
+        "604 600 0:52 /sys /proc/sys ro,nosuid - proc proc rw\n"
     )
-    assert probe.masked_proc_paths(mountinfo) == ["/proc/acpi", "/proc/kcore"]
+    assert probe.masked_proc_paths(mountinfo) == ["/proc/acpi", "/proc/kcore", "/proc/sys"]
     assert probe.masked_proc_paths(mountinfo.splitlines()[0]) == []
+
+
+def test_other_mounts_below_proc_do_not_count_as_masked() -> None:
+    """binfmt_misc (and its autofs trigger) sit below /proc on many hosts: nothing is masked."""
+    mountinfo = (
+        "22 28 0:21 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw\n"
+        "40 22 0:36 / /proc/sys/fs/binfmt_misc rw,relatime shared:21 - autofs systemd-1 rw\n"
+        "88 40 0:48 / /proc/sys/fs/binfmt_misc rw,nosuid,nodev,noexec - binfmt_misc "
+        "binfmt_misc rw\n"
+        "89 22 0:49 / /proc/xen rw - xenfs xenfs rw\n"
+        "90 22 0:50 / /proc/acpi/extra rw - tmpfs tmpfs rw\n"
+    )
+    assert probe.masked_proc_paths(mountinfo) == []
+
+
+def test_the_masked_paths_are_data() -> None:
+    """The OCI defaults of containerd, moby and containers/common, /proc part only."""
+    assert {"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/scsi"} <= set(
+        probe.MASKED_PROC_PATHS)
+    assert set(probe.READONLY_PROC_PATHS) == {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                                              "/proc/sysrq-trigger"}
+    assert all(p.startswith("/proc/") for p in probe.MASKED_PROC_PATHS + probe.READONLY_PROC_PATHS)
+
+
+@pytest.mark.parametrize(("stderr", "expected"), [
+    ("unshare: unshare failed: No space left on device\n", "ENOSPC"),  # --disable-userns
+    ("unshare: unshare failed: Operation not permitted", "EPERM"),
+    ("warning: x\nunshare: unshare failed: No space left on device", "ENOSPC"),
+    ("unshare: unshare failed: Invalid argument", None),
+    ("unshare: unshare failed: Too many users", None),  # EUSERS: nesting depth, not the flag
+    ("sh: 1: unshare: not found", None),
+    ("No space left on device", None),
+    ("unshare: unshare failed: No space left on device\nsomething after", None),
+    ("", None),
+    ("bwrap: Can't mount proc on /newroot/proc: Operation not permitted", None),
+])
+def test_nested_userns_refusal_needs_the_errno_disable_userns_causes(
+        stderr: str, expected: str | None) -> None:
+    assert probe.nested_userns_refusal(stderr) == expected
 
 
 def test_capability_masks_decode_to_names() -> None:

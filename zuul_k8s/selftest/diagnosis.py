@@ -125,7 +125,9 @@ RULES: tuple[Rule, ...] = (
         "or kernel.unprivileged_userns_clone is 0)",
         fix="on the node, set user.max_user_namespaces above 0 (the kernel's default is half "
         "of kernel.threads-max) and, on Debian/Ubuntu kernels, kernel.unprivileged_userns_clone=1, "
-        "persisted in /etc/sysctl.d/; pods with hostUsers: false need user namespaces anyway",
+        "persisted in /etc/sysctl.d/; pods with hostUsers: false need user namespaces anyway. "
+        "The kit's node playbook (playbooks/node-prepare.yaml) sets no sysctl: set these with "
+        "your own node configuration",
         also_explains=("bwrap.userns", "bwrap.proc", "bwrap.dev", "bwrap.executor", "zuul.bwrap"),
     ),
     Rule(
@@ -139,7 +141,8 @@ RULES: tuple[Rule, ...] = (
         "privileged pod works only by holding root on the node",
         fix="set spec.hostUsers: false (`zuul-k8s render` always does); the node needs "
         "containerd 2.0+ or CRI-O 1.25+, runc 1.2+ or crun 1.9+, Linux 6.3+, and Kubernetes "
-        "1.33+ (UserNamespacesSupport)",
+        "1.33+ (UserNamespacesSupport); `zuul-k8s nodes verify` (playbooks/node-prepare.yaml "
+        "in check mode) warns about each node whose runtime or kernel is older",
         also_explains=("env.proc", "zuul.bwrap"),
         also_explains_stderr=PROC_EPERM,
     ),
@@ -244,10 +247,24 @@ RULES: tuple[Rule, ...] = (
         also_explains=("zuul.bwrap",),
     ),
     Rule(
+        id="root-job-capabilities",
+        title="a root executor's jobs keep more capabilities than SETFCAP",
+        bwrap_message="(none: the probe reads CapEff inside the sandbox)",
+        when=(Failed(("isolation.capabilities",)), Fact("uid", "is", 0)),
+        cause="bwrap keeps the capabilities of a sandbox uid 0, so a root executor's jobs hold "
+        "every capability its container holds (in their own user namespace); the container "
+        "keeps more than SETFCAP, the one a root executor needs (for its uid map): the "
+        "runtime's default set, or capabilities the pod adds",
+        fix="in the executor container's securityContext.capabilities drop ALL and add only "
+        "SETFCAP ({drop: [ALL], add: [SETFCAP]}, what `zuul-k8s render` renders for "
+        "`user.uid: 0`), or run as uid 10001 (`user.uid: 10001`, the default; pod: runAsUser: "
+        "10001), whose jobs hold no capability",
+    ),
+    Rule(
         id="job-holds-capabilities",
         title="jobs hold capabilities",
         bwrap_message="(none: the probe reads CapEff inside the sandbox)",
-        when=(Failed(("isolation.capabilities",)),),
+        when=(Failed(("isolation.capabilities",)), Fact("uid", "is not", 0)),
         cause="a job inside bwrap holds capabilities beyond the container's own, or may gain "
         "privileges",
         fix="drop every capability (securityContext.capabilities.drop: [ALL]), set "

@@ -3,7 +3,7 @@
 The I/O edge of the local self-test: find the executor in a set of objects,
 ask podman.py for the flags, start the container with the probe on stdin,
 and read its report. The container is removed whatever happens, including
-Ctrl-C and SIGTERM.
+Ctrl-C and SIGTERM, also when they come again during the removal.
 """
 
 from __future__ import annotations
@@ -96,9 +96,27 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """SIGINT and SIGTERM ignored, then restored: a second Ctrl-C must not stop the removal."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, signal.SIG_IGN)
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def _remove(podman: str, name: str) -> None:
+    # Its own session: a Ctrl-C at the terminal reaches the whole foreground process
+    # group, and podman may catch SIGINT even when started with it ignored.
     subprocess.run([podman, "rm", "--force", "--ignore", "--time", "0", name],
-                   stdin=subprocess.DEVNULL, capture_output=True, check=False, timeout=120)
+                   stdin=subprocess.DEVNULL, capture_output=True, check=False, timeout=120,
+                   start_new_session=True)
 
 
 def _podman_failure(image: str, code: int, stderr: str) -> UserError:
@@ -143,10 +161,11 @@ def run_probe(image: str, translation: Translation, *, timeout: float = DEFAULT_
                 raise UserError(Problem(image, "", f"the probe did not finish in {timeout:.0f} s; "
                                         "pass a larger --timeout")) from None
         finally:
-            _remove(podman, name)
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait()
+            with _signals_ignored():  # another Ctrl-C or SIGTERM now waits for the removal
+                _remove(podman, name)
+                if process is not None and process.poll() is None:
+                    process.kill()
+                    process.wait()
     if process.returncode not in (0, 1) or not stdout.strip():
         raise _podman_failure(image, process.returncode, stderr.decode(errors="replace"))
     return report.parse(stdout, f"the probe's report from {image}")

@@ -51,6 +51,32 @@ CAPABILITIES = (
 )
 SECCOMP_MODES = {"0": "disabled", "1": "strict", "2": "filter"}
 
+# What a runtime hides below /proc for procMount: Default: the OCI spec's maskedPaths
+# (an empty tmpfs or /dev/null over each) and readonlyPaths (a read-only bind) as the
+# runtimes fill them: containerd pkg/oci/spec.go (populateDefaultUnixSpec), moby
+# oci/defaults.go (DefaultLinuxSpec), containers/common pkg/config/default.go
+# (DefaultMaskedPaths, DefaultReadOnlyPaths; podman and CRI-O). Only these count as a
+# masked /proc: another mount below /proc (binfmt_misc on /proc/sys/fs/binfmt_misc,
+# say) hides nothing from bwrap.
+MASKED_PROC_PATHS = (
+    "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+    "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
+    "/proc/timer_stats",
+)
+READONLY_PROC_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
+# The one capability a root executor's jobs may keep: the kit renders drop ALL + SETFCAP
+# for uid 0, and bwrap keeps a sandbox uid 0's capabilities (docs/facts.md, Zuul executor).
+ROOT_JOB_CAPABILITIES = ("SETFCAP",)
+
+# --disable-userns: bwrap writes 1 to user.max_user_namespaces in the sandbox's user
+# namespace and then creates the one namespace that allows, so a job's
+# unshare(CLONE_NEWUSER) fails with ENOSPC (bubblewrap 0.8.0, bubblewrap.c,
+# opt_disable_userns; seen here: "unshare failed: No space left on device"). EPERM: a
+# seccomp filter or LSM refused it first, which refuses it as well. Messages as glibc's
+# strerror in the C locale, printed by util-linux unshare(1) and by the fallback below.
+USERNS_REFUSALS = {"No space left on device": "ENOSPC", "Operation not permitted": "EPERM"}
+
 
 # --- reading the environment -------------------------------------------------
 
@@ -98,13 +124,21 @@ def cap_names(mask: str) -> list[str]:
 
 
 def masked_proc_paths(mountinfo: str) -> list[str]:
-    """Mounts over paths below /proc: what a runtime's masked /proc looks like."""
+    """The runtime's masked and read-only paths that are mount points: a masked /proc."""
+    hidden = set(MASKED_PROC_PATHS) | set(READONLY_PROC_PATHS)
     paths = []
     for line in mountinfo.splitlines():
         fields = line.split()
-        if len(fields) > 4 and fields[4].startswith("/proc/"):
+        if len(fields) > 4 and fields[4] in hidden:
             paths.append(fields[4])
     return sorted(set(paths))
+
+
+def nested_userns_refusal(stderr: str) -> str | None:
+    """ENOSPC or EPERM when unshare's last line says the kernel refused a user namespace."""
+    lines = stderr.strip().splitlines()
+    match = re.fullmatch(r"unshare: unshare failed: (.+)", lines[-1].strip()) if lines else None
+    return USERNS_REFUSALS.get(match.group(1)) if match else None
 
 
 def version_tuple(text: str, parts: int) -> tuple[int, ...]:
@@ -399,9 +433,11 @@ def check_proc(probe: Probe) -> Outcome:
     paths = probe.env["proc_masked_paths"]
     command = ["read", "/proc/self/mountinfo"]
     if not paths:
-        return Outcome("pass", "/proc is not masked: nothing is mounted below it", command)
+        return Outcome("pass", "/proc is not masked: no path a runtime masks or makes read-only "
+                       "is mounted over", command)
     shown = ", ".join(paths[:6]) + (" ..." if len(paths) > 6 else "")
-    return Outcome("fail", f"/proc is masked: {len(paths)} mounts below it ({shown})", command)
+    return Outcome("fail", f"/proc is masked: {len(paths)} of the paths a runtime masks or makes "
+                   f"read-only are mounted over ({shown})", command)
 
 
 def check_userns_limit(probe: Probe) -> Outcome:
@@ -545,14 +581,22 @@ def check_capabilities(probe: Probe) -> Outcome:
     if not effective:
         return ran.outcome("pass", "the job holds no effective capability and NoNewPrivs is set")
     beyond = sorted(set(effective) - set(probe.env["cap_bnd"]))
-    if os.getuid() == 0 and not beyond:
+    extra = sorted(set(effective) - set(ROOT_JOB_CAPABILITIES))
+    if os.getuid() == 0 and not beyond and not extra:
         # bwrap keeps capabilities for a sandbox uid 0 (docs/facts.md, Zuul executor):
-        # a reason to prefer uid 10001, not a broken sandbox.
+        # SETFCAP alone, the kit's root setting, is a reason to prefer uid 10001, not a
+        # broken sandbox.
         return ran.outcome(
             "pass", "the job holds only the container's own capabilities ({}), inside its own "
             "user namespace".format(", ".join(effective)),
             warning="a root executor's jobs keep the container's capabilities ({}) inside their "
             "sandbox; run the executor as uid 10001 so they hold none".format(", ".join(effective)))
+    if os.getuid() == 0 and not beyond:
+        return ran.outcome(
+            "fail", "a root executor's jobs keep the container's capabilities, and these are "
+            "more than {}: {} (drop ALL and add only {}, or run as uid 10001)".format(
+                ", ".join(ROOT_JOB_CAPABILITIES), ", ".join(extra),
+                ", ".join(ROOT_JOB_CAPABILITIES)))
     return ran.outcome("fail", "the job holds capabilities {} (bounding: {}){}".format(
         ", ".join(effective), ", ".join(bounding),
         "; beyond the container's: " + ", ".join(beyond) if beyond else ""))
@@ -564,20 +608,23 @@ def check_nested_userns(probe: Probe) -> Outcome:
                        "(bubblewrap {})".format(probe.env["bwrap_version"]))
     unshare = which("unshare")
     if unshare and unshare.startswith(("/usr/", "/bin/", "/sbin/")):
-        command = ["unshare", "--user", "true"]
+        # The C locale, so that the refusal reads the same in any image.
+        command = ["env", "LC_ALL=C", "unshare", "--user", "true"]
     else:
         command = [os.path.realpath(sys.executable), "-I", "-S", "-c",
                    "import ctypes,os,sys; libc=ctypes.CDLL(None, use_errno=True); "
                    "r=libc.unshare(0x10000000); e=ctypes.get_errno(); "
-                   "sys.exit('unshare: %s' % os.strerror(e) if r else 0)"]
+                   "sys.exit('unshare: unshare failed: %s' % os.strerror(e) if r else 0)"]
     ran = probe.in_sandbox(command)
     if ran.exit_code == 0:
         return ran.outcome("fail", "a job created a nested user namespace despite "
                            "--disable-userns")
-    if ran.exit_code is None or "cannot run" in ran.stderr or "bwrap:" in ran.stderr:
-        return failed(ran, "cannot try a nested user namespace")
-    refusal = (ran.stderr.strip().splitlines() or [f"exit {ran.exit_code}"])[-1]
-    return ran.outcome("pass", f"a nested user namespace was refused: {refusal}")
+    errno_name = nested_userns_refusal(ran.stderr)
+    if ran.exit_code is None or errno_name is None:
+        return failed(ran, "cannot tell whether a nested user namespace is refused (no "
+                      "ENOSPC or EPERM from unshare)")
+    refusal = ran.stderr.strip().splitlines()[-1].strip()
+    return ran.outcome("pass", f"a nested user namespace was refused ({errno_name}): {refusal}")
 
 
 def check_hostname(probe: Probe) -> Outcome:
