@@ -13,7 +13,7 @@ from zuul_k8s import profiles
 
 pytestmark = pytest.mark.nodes
 BASE = profiles.apparmor_profile_path()
-ABI4 = BASE.with_name(BASE.name + ".abi4")
+ABI4 = profiles.apparmor_profile_path(abi4=True)
 
 
 def compile_profile(path: Path) -> subprocess.CompletedProcess[str]:

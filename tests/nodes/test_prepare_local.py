@@ -2,7 +2,8 @@
 
 One pass through the life of a node: verify (missing), prepare --check
 (changes nothing), prepare (installs; sesearch finds both rules in the built
-policy), prepare again (no change, no policy rebuild), verify (ok), cleanup
+policy), prepare again (no task changed; the policy file is the first run's,
+so no `semodule -i` ran), verify (ok), cleanup
 (removed). SELinux is not enabled in this kernel, so the module goes into the
 store without reloading (zuul_k8s_selinux_module: install); AppArmor is
 written and compiled, not loaded, likewise.
@@ -43,6 +44,7 @@ class Life:
         self.listed: dict[str, bool] = {}
         self.rules: dict[str, str] = {}
         self.files: dict[str, tuple[bool, bool]] = {}
+        self.policy: dict[str, tuple[int, int, int]] = {}  # the built policy's inode, mtime, size
         self.installed_is_kits = False
 
 
@@ -75,6 +77,8 @@ def life(selinux_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         state.runs[name] = zuul_k8s("nodes", *args, "-i", str(inventory))
         state.listed[name] = KIT_MODULE in semodule_list()
         policy = policy_file()
+        stat = policy.stat()
+        state.policy[name] = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         state.rules[name] = sesearch_mount("proc_t", policy) + sesearch_mount("devpts_t", policy)
         state.files[name] = (seccomp_path.exists(), (apparmor_dir / "zuul-executor").exists())
         if name == "first":
@@ -106,6 +110,7 @@ def test_verify_reports_missing_parts_and_exits_1(life: Life) -> None:
 
 def test_check_mode_changes_nothing(life: Life) -> None:
     run = life.runs["check"]
+    assert life.policy["check"] == life.policy["verify-before"], "check mode rebuilt the policy"
     assert run.rc == 0, run.stdout + run.stderr
     assert results(run) == {"selinux": "would install", "seccomp": "would install",
                             "apparmor": "would install"}
@@ -133,10 +138,21 @@ def test_second_run_changes_nothing(life: Life) -> None:
     assert run.rc == 0, run.stdout + run.stderr
     assert results(run) == {"selinux": "unchanged", "seccomp": "unchanged",
                             "apparmor": "unchanged"}
-    assert not any(line.split()[1:2] == ["changed"] for line in run.stdout.splitlines()
-                   if line.startswith(HOST))
-    print(f"\nfirst run {life.runs['first'].seconds:.1f}s, "
-          f"second run {run.seconds:.1f}s (bench/nodes.py measures this properly)")
+    progress = [line.split() for line in run.stdout.splitlines() if line.startswith(HOST + " ")]
+    assert progress, run.stdout
+    assert [words for words in progress if words[1] == "changed"] == [], "a task changed"
+    assert [HOST, "ok", "selinux:", "install", "module:", "unchanged"] in progress
+
+
+def test_second_run_does_not_rebuild_the_policy(life: Life) -> None:
+    """The speed lever (testing-here.md): a current module costs no `semodule -i`.
+
+    Every `semodule -i` writes a new policy file; the first run's did (so this
+    measure can see a rebuild), the second run's must not have.
+    """
+    assert life.policy["first"] != life.policy["check"], "the first run did not rebuild the policy"
+    assert life.policy["second"] == life.policy["first"], "the second run rebuilt the policy"
+    assert life.policy["verify-after"] == life.policy["first"], "verify rebuilt the policy"
 
 
 def test_verify_passes_once_prepared(life: Life) -> None:

@@ -100,3 +100,48 @@ def test_event_diff_shows_text_changes_only() -> None:
     assert event_diff(state_only) == []
     unchanged = event("runner_on_ok", "n1", "x: y", changed=False, diff={"before": "a", "after": "b"})
     assert event_diff(unchanged) == []
+
+
+def test_cleanup_on_an_architecture_without_a_seccomp_profile_succeeds() -> None:
+    """s390x: the removal plan (zuul_node_facts purpose=cleanup) refuses nothing, so no host fails.
+
+    The events are those `nodes cleanup` gets from such a node (see
+    test_unknown_arch.py for the run itself): the plan, then the removal task.
+    """
+    plan = {
+        "selinux": {"action": "skip", "reason": "SELinux is not enabled on this node"},
+        "seccomp": {"action": "remove", "reason": "removing needs no profile of the kit's",
+                    "arch": "s390x"},
+        "apparmor": {"action": "skip", "reason": "AppArmor is not enabled on this node"},
+    }
+    summary = feed(
+        Summary(Mode.CLEANUP),
+        event("runner_on_ok", "z1", "node: validate variables", changed=False),
+        event("runner_on_ok", "z1", "node: detect", changed=False, plan=plan),
+        event("runner_on_skipped", "z1", "node: check the plan"),
+        event("runner_on_skipped", "z1", "selinux: remove module"),
+        event("runner_on_ok", "z1", "seccomp: remove profile", changed=True,
+              diff={"before": {"state": "file"}, "after": {"state": "absent"}}),
+        event("runner_on_skipped", "z1", "apparmor: remove profile"),
+    )
+    assert not summary.exit_failed(), summary.table()
+    lines = {tuple(line.split(None, 2)[:2]): line for line in summary.table().splitlines()[1:]}
+    assert lines[("z1", "seccomp")].split()[2] == "removed"
+    assert "refused" not in summary.table()
+
+
+def test_cleanup_still_fails_a_host_whose_removal_plan_refuses() -> None:
+    """What cleanup cannot do (SELinux enabled, no semodule) stays a failed host."""
+    plan = {
+        "selinux": {"action": "fail", "reason": "SELinux is enabled but semodule is not installed"},
+        "seccomp": {"action": "remove", "reason": "every executor node needs it", "arch": "x86_64"},
+        "apparmor": {"action": "skip", "reason": "AppArmor is not enabled on this node"},
+    }
+    summary = feed(
+        Summary(Mode.CLEANUP),
+        event("runner_on_ok", "n1", "node: detect", plan=plan),
+        event("runner_on_failed", "n1", "node: check the plan",
+              msg="SELinux is enabled but semodule is not installed"),
+    )
+    assert summary.exit_failed()
+    assert "refused" in summary.table()

@@ -4,8 +4,10 @@
   each `seccomp/<arch>` dir is laid out like the kubelet's seccomp root, so
   `localhostProfile: profiles/zuul-executor.json` resolves under it.
 - selinux/zuul_executor_bwrap.cil: the SELinux policy module (CIL, versioned).
-- apparmor/zuul-executor: the AppArmor profile (AppArmor 3.0 syntax), and
-  apparmor/zuul-executor.userns: the line Ubuntu 24.04 (AppArmor 4) adds.
+- apparmor/zuul-executor: the AppArmor profile (abi 3.0), and
+  apparmor/zuul-executor.abi4: the same profile for abi 4.0 plus the `userns,`
+  rule that Ubuntu 24.04 (AppArmor 4) needs; the play picks it where the node
+  ships abi/4.0.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 PROFILES_DIR = Path(__file__).resolve().parent
 SELINUX_MODULE = "zuul_executor_bwrap"
 APPARMOR_PROFILE = "zuul-executor"
+APPARMOR_ABI4_SUFFIX = ".abi4"
 SECCOMP_LOCALHOST_PROFILE = "profiles/zuul-executor.json"
 
 
@@ -39,5 +42,6 @@ def selinux_module_path() -> Path:
     return PROFILES_DIR / "selinux" / f"{SELINUX_MODULE}.cil"
 
 
-def apparmor_profile_path() -> Path:
-    return PROFILES_DIR / "apparmor" / APPARMOR_PROFILE
+def apparmor_profile_path(abi4: bool = False) -> Path:
+    """The AppArmor profile file: abi 3.0, or (abi4) abi 4.0 with the `userns,` rule."""
+    return PROFILES_DIR / "apparmor" / (f"{APPARMOR_PROFILE}{APPARMOR_ABI4_SUFFIX}" if abi4 else APPARMOR_PROFILE)

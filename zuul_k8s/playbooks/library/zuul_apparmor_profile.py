@@ -13,6 +13,8 @@ description:
     the boot-time AppArmor service would trip over it.
   - With O(load=true), loads it with C(apparmor_parser -r) when the file changed
     or the kernel does not list the profile; C(changed) is true only then.
+  - The content must declare a profile named O(name), since that is the name the
+    kernel lists and what tells whether it is loaded.
 options:
   name:
     description: Profile name (what pods name as C(localhostProfile)).
@@ -46,6 +48,18 @@ EXAMPLES = r"""
   zuul_apparmor_profile:
     name: zuul-executor
     content: "{{ lookup('ansible.builtin.file', 'zuul-executor') }}"
+
+- name: Write and compile it where AppArmor is not enabled (an image build), without loading
+  zuul_apparmor_profile:
+    name: zuul-executor
+    content: "{{ lookup('ansible.builtin.file', 'zuul-executor') }}"
+    dest: /srv/image/etc/apparmor.d/zuul-executor
+    load: false
+
+- name: Unload and remove it
+  zuul_apparmor_profile:
+    name: zuul-executor
+    state: absent
 """
 
 RETURN = r"""
@@ -54,10 +68,12 @@ action:
   type: str
   returned: always
   choices: [installed, updated, loaded, unchanged, removed, absent]
+  sample: installed
 dest:
   description: The profile file.
   type: str
   returned: always
+  sample: /etc/apparmor.d/zuul-executor
 """
 
 import os  # noqa: E402
@@ -66,6 +82,15 @@ import tempfile  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+ARGUMENT_SPEC = {
+    "name": {"type": "str", "required": True},
+    "content": {"type": "str"},
+    "dest": {"type": "path"},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "load": {"type": "bool", "default": True},
+}
+# `profile NAME [flags] {` or a bare `NAME {` / `/path/to/binary {` at the start of a line.
+PROFILE_HEADER = re.compile(r"^\s*(?:profile\s+)?(\S+)\s+(?:flags\s*=\s*\([^)]*\)\s*)?\{", re.MULTILINE)
 LOADED_PROFILES = "/sys/kernel/security/apparmor/profiles"
 REMOVE_PROFILE = "/sys/kernel/security/apparmor/.remove"
 
@@ -73,6 +98,18 @@ REMOVE_PROFILE = "/sys/kernel/security/apparmor/.remove"
 def loaded(name: str, listing: str | None) -> bool:
     """Whether the kernel's profile list (`NAME (mode)` lines) holds `name`."""
     return any(line.rsplit(" (", 1)[0] == name for line in (listing or "").splitlines())
+
+
+def declared_names(content: str) -> list[str]:
+    """The names of the top-level profiles a profile text declares."""
+    names, depth = [], 0
+    for line in content.splitlines():
+        code = line.split("#", 1)[0]
+        found = PROFILE_HEADER.match(code)
+        if found and depth == 0:
+            names.append(found.group(1).strip('"'))
+        depth += code.count("{") - code.count("}")
+    return names
 
 
 def decide(wanted: str | None, current: str | None, is_loaded: bool, load: bool) -> str:
@@ -97,13 +134,7 @@ def read(path: str) -> str | None:
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            "name": {"type": "str", "required": True},
-            "content": {"type": "str"},
-            "dest": {"type": "path"},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "load": {"type": "bool", "default": True},
-        },
+        argument_spec=ARGUMENT_SPEC,
         required_if=[("state", "present", ["content"])],
         supports_check_mode=True,
     )
@@ -115,6 +146,12 @@ def main() -> None:
     wanted = params["content"] if params["state"] == "present" else None
     if wanted is not None and not wanted.endswith("\n"):
         wanted += "\n"
+    if wanted is not None and name not in declared_names(wanted):
+        # The kernel would list the profile under another name: it would never be
+        # seen as loaded, and every run would reload it and report a change.
+        declared = ", ".join(declared_names(wanted)) or "none"
+        module.fail_json(msg=f"content declares no profile named {name} (it declares: {declared}); "
+                         "the name must be the profile's own")
     parser = module.get_bin_path("apparmor_parser", required=wanted is not None or load)
     current = read(dest)
     is_loaded = loaded(name, read(LOADED_PROFILES)) if load else False
@@ -126,10 +163,13 @@ def main() -> None:
         "diff": {"before": current or "", "after": wanted or "", "before_header": dest, "after_header": dest},
     }
 
+    touched = []  # what was changed on the node before a failure: reported as changed
+
     def run(*args: str) -> None:
         rc, out, err = module.run_command([parser, *args])
         if rc != 0:
-            module.fail_json(msg=f"apparmor_parser {' '.join(args)}: {(err or out).strip()}", **result)
+            module.fail_json(msg=f"apparmor_parser {' '.join(args)}: {(err or out).strip()}",
+                             **{**result, "changed": bool(touched)})
 
     if wanted is not None:
         # Compile-check even when nothing changes, so `verify` also proves the
@@ -157,6 +197,7 @@ def main() -> None:
             handle.write(wanted)
         os.chmod(tmp_path, 0o644)
         module.atomic_move(tmp_path, dest)
+        touched.append(dest)
     if load:
         run("-r", dest)
     module.exit_json(**result)

@@ -45,6 +45,14 @@ options:
     description: The kubelet's maxPods, to size the subuid range it needs.
     type: int
     default: 110
+  purpose:
+    description:
+      - V(prepare) plans installing each part (actions V(install), V(skip), V(fail)).
+      - V(cleanup) plans removing it (actions V(remove), V(skip), V(fail)); removing the
+        seccomp profile needs no profile of the kit's, so no architecture is refused.
+    type: str
+    choices: [prepare, cleanup]
+    default: prepare
 attributes:
   check_mode:
     support: full
@@ -61,6 +69,10 @@ EXAMPLES = r"""
 - name: Show the plan
   ansible.builtin.debug:
     var: node.plan
+- name: Plan removing the parts instead
+  zuul_node_facts:
+    purpose: cleanup
+  register: node
 """
 
 RETURN = r"""
@@ -76,7 +88,8 @@ facts:
     runtime: [{name: containerd, version: 2.0.1}]
     kubelet: {user: false}
 plan:
-  description: Per part, C(action) (install, skip, fail) and C(reason); extra keys per part.
+  description: Per part, C(action) (install, skip, fail; with O(purpose=cleanup) remove,
+    skip, fail) and C(reason); extra keys per part.
   type: dict
   returned: always
   sample:
@@ -127,6 +140,16 @@ RUNTIMES: tuple[tuple[str, tuple[str, ...], str, tuple[int, ...], str], ...] = (
 )
 # The kubelet maps 65536 ids per pod; its range starts at a multiple of 65536.
 IDS_PER_POD = 65536
+
+
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "selinux": {"type": "str", "choices": ["auto", "install", "skip"], "default": "auto"},
+    "apparmor": {"type": "str", "choices": ["auto", "install", "skip"], "default": "auto"},
+    "seccomp": {"type": "str", "choices": ["install", "skip"], "default": "install"},
+    "seccomp_arches": {"type": "list", "elements": "str", "default": ["x86_64", "aarch64"]},
+    "kubelet_max_pods": {"type": "int", "default": 110},
+    "purpose": {"type": "str", "choices": ["prepare", "cleanup"], "default": "prepare"},
+}
 
 
 def version_tuple(text: str) -> tuple[int, ...]:
@@ -268,9 +291,12 @@ def plan_apparmor(mode: str, facts: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def plan_seccomp(mode: str, arch: str, known: list[str]) -> dict[str, Any]:
+def plan_seccomp(mode: str, arch: str, known: list[str], purpose: str = "prepare") -> dict[str, Any]:
     if mode == "skip":
         return {"action": "skip", "reason": "zuul_k8s_seccomp is skip"}
+    if purpose == "cleanup" and arch not in known:
+        # Removing the file needs no profile of the kit's: nothing to refuse.
+        return {"action": "install", "reason": "removing needs no profile of the kit's", "arch": arch}
     if arch not in known:
         return {
             "action": "fail",
@@ -278,6 +304,14 @@ def plan_seccomp(mode: str, arch: str, known: list[str]) -> dict[str, Any]:
             f"(it has: {', '.join(known)}); set zuul_k8s_seccomp: skip on this node",
         }
     return {"action": "install", "reason": "every executor node needs it", "arch": arch}
+
+
+def for_purpose(plan: dict[str, dict[str, Any]], purpose: str) -> dict[str, dict[str, Any]]:
+    """The plan in the words of the playbook that reads it: cleanup removes what prepare installs."""
+    if purpose != "cleanup":
+        return plan
+    return {part: {**entry, "action": "remove"} if entry["action"] == "install" else entry
+            for part, entry in plan.items()}
 
 
 def warnings_for(facts: dict[str, Any]) -> list[str]:
@@ -304,20 +338,7 @@ def warnings_for(facts: dict[str, Any]) -> list[str]:
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "selinux": {"type": "str", "choices": ["auto", "install", "skip"], "default": "auto"},
-            "apparmor": {"type": "str", "choices": ["auto", "install", "skip"], "default": "auto"},
-            "seccomp": {"type": "str", "choices": ["install", "skip"], "default": "install"},
-            "seccomp_arches": {
-                "type": "list",
-                "elements": "str",
-                "default": ["x86_64", "aarch64"],
-            },
-            "kubelet_max_pods": {"type": "int", "default": 110},
-        },
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     uname = os.uname()
     arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(uname.machine, uname.machine)
@@ -329,11 +350,12 @@ def main() -> None:
         "runtime": runtime_facts(module),
         "kubelet": kubelet_facts(params["kubelet_max_pods"]),
     }
-    plan = {
+    purpose = params["purpose"]
+    plan = for_purpose({
         "selinux": plan_selinux(params["selinux"], facts["selinux"]),
-        "seccomp": plan_seccomp(params["seccomp"], arch, params["seccomp_arches"]),
+        "seccomp": plan_seccomp(params["seccomp"], arch, params["seccomp_arches"], purpose),
         "apparmor": plan_apparmor(params["apparmor"], facts["apparmor"]),
-    }
+    }, purpose)
     for warning in warnings_for(facts):
         module.warn(warning)
     module.exit_json(changed=False, facts=facts, plan=plan)

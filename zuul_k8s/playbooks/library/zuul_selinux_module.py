@@ -13,8 +13,9 @@ description:
     the whole policy (several seconds), so skipping it is the point of this module.
   - The installed module is read back from the store itself (C(semodule -E NAME -c)),
     so the comparison needs no state file that could go stale. Content is compared
-    by SHA-256; the version is read from the module's C(; version) comment line
-    and reported.
+    by SHA-256 and by the version of the module's C(; version) comment line. The
+    module is current only when both match; a different version is an upgrade, the
+    same version with other content a replacement (a version bump was forgotten).
   - With O(reload=false), C(semodule -n) builds the store without loading the policy
     into the kernel, which is right for nodes (or image builds) where SELinux is not enabled.
 options:
@@ -93,6 +94,13 @@ import tempfile  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+ARGUMENT_SPEC = {
+    "name": {"type": "str", "required": True},
+    "content": {"type": "str"},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "reload": {"type": "bool", "default": True},
+    "semodule": {"type": "str", "default": "semodule"},
+}
 VERSION_LINE = re.compile(r"^\s*;+\s*version:\s*(\S+)\s*$", re.MULTILINE)
 
 
@@ -111,9 +119,13 @@ def decide(wanted: str | None, installed: str | None, state: str) -> str:
         return "removed" if installed is not None else "absent"
     if installed is None:
         return "installed"
-    if sha256(installed) == sha256(wanted or ""):
+    same_version = module_version(installed) == module_version(wanted or "")
+    # Current means both: the same declared version and the same content. (The
+    # version line is part of the content, so a same hash implies a same version;
+    # both are compared so that neither alone can ever pass for current.)
+    if same_version and sha256(installed) == sha256(wanted or ""):
         return "unchanged"
-    return "upgraded" if module_version(installed) != module_version(wanted or "") else "replaced"
+    return "replaced" if same_version else "upgraded"
 
 
 def installed_content(module: AnsibleModule, semodule: str, name: str) -> str | None:
@@ -134,6 +146,16 @@ def installed_content(module: AnsibleModule, semodule: str, name: str) -> str | 
             return handle.read()
 
 
+def failure_message(output: str) -> str:
+    """semodule's failure in one first line (what a summary shows), the hint on it; then the rest."""
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()] or ["no output"]
+    hint = ""
+    if "resolve" in lines[0].lower():
+        hint = (" (this node's policy lacks a type the module names: container_t comes with "
+                "container-selinux, or refpolicy's container module)")
+    return "\n".join([f"semodule failed: {lines[0]}{hint}", *lines[1:]])
+
+
 def describe(content: str | None) -> str:
     if content is None:
         return "(not installed)\n"
@@ -142,13 +164,7 @@ def describe(content: str | None) -> str:
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            "name": {"type": "str", "required": True},
-            "content": {"type": "str"},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "reload": {"type": "bool", "default": True},
-            "semodule": {"type": "str", "default": "semodule"},
-        },
+        argument_spec=ARGUMENT_SPEC,
         required_if=[("state", "present", ["content"])],
         supports_check_mode=True,
     )
@@ -196,11 +212,9 @@ def main() -> None:
                 handle.write(wanted or "")
             rc, out, err = module.run_command([*command, "-i", path])
     if rc != 0:
-        reason = (err or out).strip()
-        hint = ""
-        if "resolve" in reason.lower():
-            hint = " (does this node's policy define container_t? it comes with container-selinux)"
-        module.fail_json(msg=f"semodule failed: {reason}{hint}", rc=rc, **result)
+        # semodule works in a transaction: a failure leaves the store as it was.
+        module.fail_json(msg=failure_message(err or out), rc=rc, stderr=err, stdout=out,
+                         **{**result, "changed": False})
     module.exit_json(**result)
 
 
