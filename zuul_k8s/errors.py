@@ -26,6 +26,9 @@ class UserError(Exception):
     """Bad input: the CLI prints every problem, one per line, and exits 2."""
 
     exit_code = EXIT_USAGE
+    # Whether the cluster was already changed when the error arose (an upgrade refused
+    # part-way): what the Ansible module reports as `changed`.
+    changed = False
 
     def __init__(self, problems: list[Problem] | Problem | str) -> None:
         if isinstance(problems, str):

@@ -4,24 +4,23 @@ double's failure hooks skip, saying so)."""
 
 from __future__ import annotations
 
-import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.cluster.helpers import REAL
 from tests.kubeapi.controller import Controller, node
 from tests.kubeapi.server import ApiServer
-
-REAL = os.environ.get("ZUUL_K8S_TEST_KUBECONFIG")
 
 
 @pytest.fixture
 def double() -> Iterator[ApiServer]:
     """The running double with two ready nodes; skips against a real cluster."""
-    if REAL:
-        pytest.skip("needs the API double's failure hooks; ZUUL_K8S_TEST_KUBECONFIG points at a "
-                    "real cluster")
+    if REAL:  # tests say why with helpers.needs_double; this is the backstop
+        pytest.skip("needs the API double (its hooks or its nodes); ZUUL_K8S_TEST_KUBECONFIG "
+                    "points at a real cluster")
     api = ApiServer()
     for name in ("node-a", "node-b"):
         api.store("Node", node(name), created=True)
@@ -44,6 +43,20 @@ def kubeconfig_path(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     path = tmp_path / "kubeconfig"
     path.write_text(api.kubeconfig(api.url))  # type: ignore[attr-defined]
     return str(path)
+
+
+@pytest.fixture
+def namespace(kubeconfig_path: str) -> Iterator[str]:
+    """A namespace name of the test's own (the tests share a real cluster), deleted after."""
+    from zuul_k8s.cluster.client import ApiError, Cluster
+
+    name = f"zuul-test-{uuid.uuid4().hex[:6]}"
+    yield name
+    try:
+        Cluster.connect(kubeconfig_path).request("DELETE", f"/api/v1/namespaces/{name}")
+    except ApiError as err:
+        if err.status != 404:
+            raise
 
 
 # The runtime tests' podman setup and images, reused (tests/runtime/conftest.py).

@@ -6,95 +6,116 @@ from __future__ import annotations
 import re
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.cluster.helpers import run_cli, write_config
+from tests.cluster.helpers import HOOKS, READY, REAL, deployment_path, needs_double, run_cli, write_config
 from zuul_k8s.cluster.apply import apply_objects
 from zuul_k8s.cluster.client import MERGE_PATCH, Cluster
+from zuul_k8s.cluster.rollout import follow
 from zuul_k8s.config import load_config
 from zuul_k8s.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UserError
-from zuul_k8s.render import render
+from zuul_k8s.render import namespace_labels, render
 
 pytestmark = pytest.mark.cluster
-DEPLOYMENT = "/apis/apps/v1/namespaces/zuul-test/deployments/zuul-executor"
+# A real scheduler and controllers take longer than the double's to say why.
+EXPLAIN_TIMEOUT = "20" if REAL else "2"
 
 
 def _ready_counts(out: str) -> list[int]:
     return [int(m) for m in re.findall(r"rollout: \d+/\d+ updated, (\d+)/\d+ ready", out)]
 
 
-def test_apply_creates_then_is_idempotent(kubeconfig_path: str, tmp_path: Path,
+def test_apply_creates_then_is_idempotent(kubeconfig_path: str, namespace: str, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    config = write_config(tmp_path)
-    code, out, err = run_cli(capsys, "apply", "-c", config, "--kubeconfig", kubeconfig_path)
+    config = write_config(tmp_path, namespace)
+    code, out, err = run_cli(capsys, "apply", "-c", config, "--kubeconfig", kubeconfig_path,
+                             "--no-wait")
     assert code == EXIT_OK, err
-    assert "Deployment zuul-test/zuul-executor: created" in out
-    assert out.index("Namespace zuul-test") < out.index("ServiceAccount") < out.index(
+    assert f"Deployment {namespace}/zuul-executor: created" in out
+    assert out.index(f"Namespace {namespace}") < out.index("ServiceAccount") < out.index(
         "Deployment") < out.index("PodDisruptionBudget")
-    assert "rollout: 2/2 updated, 2/2 ready" in out and out.rstrip().endswith("rollout complete")
-    deployment = Cluster.connect(kubeconfig_path).get(DEPLOYMENT)
+    deployment = Cluster.connect(kubeconfig_path).get(deployment_path(namespace))
     assert deployment is not None
     managers = {m["manager"] for m in deployment["metadata"]["managedFields"]}
     assert "zuul-k8s" in managers
 
-    code, out, _ = run_cli(capsys, "apply", "-c", config, "--kubeconfig", kubeconfig_path)
+    code, out, _ = run_cli(capsys, "apply", "-c", config, "--kubeconfig", kubeconfig_path,
+                           "--no-wait")
     assert code == EXIT_OK
-    assert "Deployment zuul-test/zuul-executor: unchanged" in out
+    assert f"Deployment {namespace}/zuul-executor: unchanged" in out
 
 
-def test_server_dry_run_stores_nothing(kubeconfig_path: str, tmp_path: Path,
+@needs_double(READY)
+def test_apply_follows_the_rollout_to_ready(kubeconfig_path: str, namespace: str,
+                                           tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, "apply", "-c", write_config(tmp_path, namespace),
+                             "--kubeconfig", kubeconfig_path)
+    assert code == EXIT_OK, err
+    assert "rollout: 2/2 updated, 2/2 ready" in out and out.rstrip().endswith("rollout complete")
+
+
+def test_server_dry_run_stores_nothing(kubeconfig_path: str, namespace: str, tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
-    config = write_config(tmp_path)
+    config = write_config(tmp_path, namespace)
     code, out, err = run_cli(capsys, "apply", "-c", config, "--kubeconfig", kubeconfig_path,
                              "--dry-run=server")
     assert code == EXIT_OK, err
-    assert "Namespace zuul-test: created (server dry run)" in out
-    assert "not checked (namespace zuul-test would be created first)" in out
+    assert f"Namespace {namespace}: created (server dry run)" in out
+    assert f"not checked (namespace {namespace} would be created first)" in out
     cluster = Cluster.connect(kubeconfig_path)
-    assert cluster.get("/api/v1/namespaces/zuul-test") is None
+    assert cluster.get(f"/api/v1/namespaces/{namespace}") is None
     # Once the namespace exists, the server checks every object, and still stores none.
     run_cli(capsys, "apply", "-c", config, "--kubeconfig", kubeconfig_path, "--no-wait")
-    cluster.request("DELETE", DEPLOYMENT)
+    cluster.request("DELETE", deployment_path(namespace))
     code, out, _ = run_cli(capsys, "apply", "-c", config, "--kubeconfig", kubeconfig_path,
                            "--dry-run=server")
     assert code == EXIT_OK
-    assert "Deployment zuul-test/zuul-executor: created (server dry run)" in out
-    assert cluster.get(DEPLOYMENT) is None
+    assert f"Deployment {namespace}/zuul-executor: created (server dry run)" in out
+    assert cluster.get(deployment_path(namespace)) is None
 
 
 def test_conflict_names_the_other_manager_and_force_takes_over(
-        kubeconfig_path: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = write_config(tmp_path)
-    assert run_cli(capsys, "apply", "-c", config, "--kubeconfig", kubeconfig_path)[0] == EXIT_OK
+        kubeconfig_path: str, namespace: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, namespace)
+    assert run_cli(capsys, "apply", "-c", config, "--kubeconfig", kubeconfig_path,
+                   "--no-wait")[0] == EXIT_OK
     cluster = Cluster.connect(kubeconfig_path)
-    cluster.request("PATCH", DEPLOYMENT, {"fieldManager": "kubectl-scale"},
+    path = deployment_path(namespace)
+    cluster.request("PATCH", path, {"fieldManager": "kubectl-scale"},
                     {"spec": {"replicas": 3}}, MERGE_PATCH)
 
-    code, _, err = run_cli(capsys, "apply", "-c", config, "--kubeconfig", kubeconfig_path)
+    code, _, err = run_cli(capsys, "apply", "-c", config, "--kubeconfig", kubeconfig_path,
+                           "--no-wait")
     assert code == EXIT_USAGE
     assert 'field manager "kubectl-scale" owns .spec.replicas' in err
     assert "--force-conflicts" in err and "Traceback" not in err
-    assert cluster.get(DEPLOYMENT)["spec"]["replicas"] == 3  # type: ignore[index]
+    assert cluster.get(path)["spec"]["replicas"] == 3  # type: ignore[index]
 
     code, _, err = run_cli(capsys, "apply", "-c", config, "--kubeconfig", kubeconfig_path,
-                           "--force-conflicts")
+                           "--force-conflicts", "--no-wait")
     assert code == EXIT_OK, err
-    deployment = cluster.get(DEPLOYMENT)
+    deployment = cluster.get(path)
     assert deployment is not None and deployment["spec"]["replicas"] == 2
     owners = {m["manager"]: m["fieldsV1"] for m in deployment["metadata"]["managedFields"]}
     assert "f:replicas" in owners["zuul-k8s"]["f:spec"]
     assert "f:replicas" not in owners.get("kubectl-scale", {}).get("f:spec", {})
 
 
-def test_rolling_update_never_lowers_capacity(kubeconfig_path: str, tmp_path: Path,
+@needs_double(READY)
+def test_rolling_update_never_lowers_capacity(kubeconfig_path: str, namespace: str,
+                                             tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    config = write_config(tmp_path)
+    config = write_config(tmp_path, namespace)
     assert run_cli(capsys, "apply", "-c", config, "--kubeconfig", kubeconfig_path)[0] == EXIT_OK
-    changed = write_config(tmp_path, "changed.yaml", image="quay.io/zuul-ci/zuul-executor:12.2.0")
+    changed = write_config(tmp_path, namespace, "changed.yaml",
+                           image="quay.io/zuul-ci/zuul-executor:12.2.0")
     code, out, err = run_cli(capsys, "apply", "-c", changed, "--kubeconfig", kubeconfig_path)
     assert code == EXIT_OK, err
-    assert "Deployment zuul-test/zuul-executor: configured" in out
+    assert f"Deployment {namespace}/zuul-executor: configured" in out
     drained = re.findall(r"pod (\S+): draining \(graceful stop.*up to 30s\)", out)
     stopped = re.findall(r"pod (\S+): stopped", out)
     assert len(drained) == 2 and sorted(drained) == sorted(stopped)
@@ -102,6 +123,21 @@ def test_rolling_update_never_lowers_capacity(kubeconfig_path: str, tmp_path: Pa
     assert min(_ready_counts(out)) == 2
     first_drain = out.index("draining")
     assert re.search(r"pod \S+: ready", out[:first_drain])
+
+
+@needs_double(HOOKS + " (a watch answered 410 Gone)")
+def test_rollout_survives_a_compacted_watch(double: Any, kubeconfig_path: str, namespace: str,
+                                            tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, namespace)
+    assert run_cli(capsys, "apply", "-c", config, "--kubeconfig", kubeconfig_path)[0] == EXIT_OK
+    double.expire_watches = 2  # the rollout's first two watches find their history gone
+    changed = write_config(tmp_path, namespace, "changed.yaml",
+                           image="quay.io/zuul-ci/zuul-executor:12.2.0")
+    code, out, err = run_cli(capsys, "apply", "-c", changed, "--kubeconfig", kubeconfig_path)
+    assert code == EXIT_OK, err
+    assert double.expire_watches == 0 and out.rstrip().endswith("rollout complete")
+    assert out.count(": stopped") == 2  # the relist lost no pod's life
 
 
 def test_unreachable_api_names_the_server(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -115,7 +151,7 @@ def test_unreachable_api_names_the_server(tmp_path: Path, capsys: pytest.Capture
         "users: [{name: x, user: {token: t}}]\n"
         "contexts: [{name: x, context: {cluster: x, user: x}}]\n")
     code, _, err = run_cli(capsys, "apply", "--kubeconfig", str(kubeconfig), "-c",
-                           write_config(tmp_path))
+                           write_config(tmp_path, "zuul-test"))
     assert code == EXIT_USAGE
     assert f"http://127.0.0.1:{port}" in err and "cannot reach the Kubernetes API" in err
     assert "Traceback" not in err
@@ -127,54 +163,100 @@ def test_missing_kubeconfig_is_a_usage_error(tmp_path: Path,
     assert code == EXIT_USAGE and "kubeconfig not found" in err
 
 
-def test_validation_failure_touches_nothing(kubeconfig_path: str, tmp_path: Path,
+def test_validation_failure_touches_nothing(kubeconfig_path: str, namespace: str,
+                                            tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    # Kubernetes 1.30 cannot run the executor unprivileged: validation refuses first.
-    config = write_config(tmp_path, kubernetes={"version": "1.30"})
+    # Pod Security baseline does not admit an Unconfined seccomp: validation refuses first.
+    config = write_config(tmp_path, namespace, isolation={"seccomp": "Unconfined"})
     code, _, err = run_cli(capsys, "apply", "-c", config, "--kubeconfig", kubeconfig_path)
     assert code == EXIT_FAILED and "refusing to touch the cluster" in err
-    assert Cluster.connect(kubeconfig_path).get("/api/v1/namespaces/zuul-test") is None
+    assert Cluster.connect(kubeconfig_path).get(f"/api/v1/namespaces/{namespace}") is None
 
 
-def test_invalid_object_lists_the_rejected_fields(kubeconfig_path: str, tmp_path: Path) -> None:
+def test_invalid_object_lists_the_rejected_fields(kubeconfig_path: str, namespace: str,
+                                                  tmp_path: Path) -> None:
     """The server's 422: here procMount Unmasked without hostUsers false, which only API
     validation (not the schema) rejects."""
-    objects = render(load_config(write_config(tmp_path)))
+    objects = render(load_config(write_config(tmp_path, namespace)))
     workload = next(o for o in objects if o["kind"] == "Deployment")
     workload["spec"]["template"]["spec"]["hostUsers"] = True
     cluster = Cluster.connect(kubeconfig_path)
     with pytest.raises(UserError) as caught:
         apply_objects(cluster, objects)
     text = str(caught.value)
-    assert "Deployment zuul-test/zuul-executor" in text and "rejected the object" in text
+    assert f"Deployment {namespace}/zuul-executor" in text and "rejected the object" in text
     assert "spec.template.spec.containers[0].securityContext.procMount" in text
 
 
-def test_forbidden_names_verb_resource_and_rbac_fix(double: object, kubeconfig_path: str,
-                                                    tmp_path: Path,
+@needs_double(HOOKS + " (403 on patch deployments)")
+def test_forbidden_names_verb_resource_and_rbac_fix(double: Any, kubeconfig_path: str,
+                                                    namespace: str, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    double.forbidden.add(("patch", "deployments"))  # type: ignore[attr-defined]
-    code, _, err = run_cli(capsys, "apply", "-c", write_config(tmp_path), "--kubeconfig",
-                           kubeconfig_path)
+    double.forbidden.add(("patch", "deployments"))
+    code, _, err = run_cli(capsys, "apply", "-c", write_config(tmp_path, namespace),
+                           "--kubeconfig", kubeconfig_path)
     assert code == EXIT_USAGE
-    assert "refuses `patch` on deployments.apps in namespace zuul-test" in err
+    assert f"refuses `patch` on deployments.apps in namespace {namespace}" in err
     assert 'apiGroups: ["apps"], resources: ["deployments"], verbs: ["patch"]' in err
 
 
-def test_bad_credentials(double: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@needs_double(HOOKS + " (a stale token)")
+def test_bad_credentials(double: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(double.kubeconfig(double.url, token="stale"))  # type: ignore[attr-defined]
-    code, _, err = run_cli(capsys, "apply", "-c", write_config(tmp_path), "--kubeconfig",
-                           str(kubeconfig))
+    kubeconfig.write_text(double.kubeconfig(double.url, token="stale"))
+    code, _, err = run_cli(capsys, "apply", "-c", write_config(tmp_path, "zuul-test"),
+                           "--kubeconfig", str(kubeconfig))
     assert code == EXIT_USAGE and "did not accept the credentials" in err
 
 
 def test_rollout_that_cannot_schedule_explains_why(
-        double: object, kubeconfig_path: str, tmp_path: Path,
+        kubeconfig_path: str, namespace: str, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    config = write_config(tmp_path, scheduling={"nodeSelector": {"zuul.example/executor": "yes"}})
+    config = write_config(tmp_path, namespace,
+                          scheduling={"nodeSelector": {"zuul.example/executor": "nowhere"}})
     code, _, err = run_cli(capsys, "apply", "-c", config, "--kubeconfig", kubeconfig_path,
-                           "--timeout", "2")
+                           "--timeout", EXPLAIN_TIMEOUT)
     assert code == EXIT_USAGE
-    assert "did not finish within 2s" in err
+    assert f"did not finish within {EXPLAIN_TIMEOUT}s" in err
     assert "(unschedulable)" in err and "didn't match Pod's node affinity/selector" in err
+
+
+def _restricted_namespace(cluster: Cluster, namespace: str) -> None:
+    cluster.request("POST", "/api/v1/namespaces", body={
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": namespace, "labels": namespace_labels("restricted", 35)}})
+
+
+def test_pods_admission_denies_are_explained(kubeconfig_path: str, namespace: str,
+                                             tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """No pod exists to explain: the ReplicaSet's FailedCreate events and the Deployment's
+    ReplicaFailure condition say why (restricted never admits an unmasked /proc)."""
+    _restricted_namespace(Cluster.connect(kubeconfig_path), namespace)
+    config = write_config(tmp_path, namespace, namespace={"create": False})
+    code, _, err = run_cli(capsys, "apply", "-c", config, "--kubeconfig", kubeconfig_path,
+                           "--timeout", EXPLAIN_TIMEOUT)
+    assert code == EXIT_USAGE, err
+    assert f"did not finish within {EXPLAIN_TIMEOUT}s" in err
+    assert "the pod was not created (admission denied it): FailedCreate" in err
+    assert 'violates PodSecurity "restricted:' in err and "procMount" in err
+    assert "Traceback" not in err
+
+
+def test_progress_deadline_ends_the_wait(kubeconfig_path: str, namespace: str,
+                                         tmp_path: Path) -> None:
+    """The controller gives up after progressDeadlineSeconds (Progressing False,
+    ProgressDeadlineExceeded): so does the wait, long before its own timeout."""
+    cluster = Cluster.connect(kubeconfig_path)
+    _restricted_namespace(cluster, namespace)
+    objects = render(load_config(write_config(
+        tmp_path, namespace, namespace={"create": False})))
+    workload = next(o for o in objects if o["kind"] == "Deployment")
+    workload["spec"]["progressDeadlineSeconds"] = 1
+    applied = apply_objects(cluster, objects)
+    deployment = next(a.obj for a in applied if a.obj["kind"] == "Deployment")
+    with pytest.raises(UserError) as caught:
+        follow(cluster, deployment, lambda _: None, timeout=120)
+    text = str(caught.value)
+    assert "the rollout stopped: ProgressDeadlineExceeded after 1s without progress" in text
+    assert "admission denied it" in text

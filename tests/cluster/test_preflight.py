@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.helpers import run_cli, write_config
+from tests.cluster.helpers import HOOKS, needs_double, run_cli, write_config
 from tests.kubeapi.controller import node
-from zuul_k8s.cluster import preflight
+from zuul_k8s.cluster import access, preflight, selftest_job
 from zuul_k8s.cluster.client import Cluster
 from zuul_k8s.config import load_config
 from zuul_k8s.errors import EXIT_FAILED, EXIT_OK
 from zuul_k8s.findings import Severity
-from zuul_k8s.render import namespace_labels
+from zuul_k8s.render import namespace_labels, render
 
 pytestmark = pytest.mark.cluster
 
@@ -104,34 +104,128 @@ def _secrets(cluster: Cluster, namespace: str) -> None:
             "data": {k: base64.b64encode(b"top-secret-material").decode() for k in keys}})
 
 
-def test_preflight_ready_cluster(kubeconfig_path: str, tmp_path: Path,
+def test_preflight_ready_cluster(kubeconfig_path: str, namespace: str, tmp_path: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:
-    _secrets(Cluster.connect(kubeconfig_path), "zuul-test")
-    code, out, err = run_cli(capsys, "preflight", "-c", write_config(tmp_path), "--kubeconfig",
-                             kubeconfig_path)
-    assert code == EXIT_OK, out + err
-    assert "verdict: READY" in out
-    assert "node node-a" in out and "containerd://2.0.2" in out
-    assert "admits the executor" in out and "patch deployments.apps" in out
+    """Runs on any cluster: what it asserts comes from what the API itself answers."""
+    cluster = Cluster.connect(kubeconfig_path)
+    _secrets(cluster, namespace)
+    code, out, err = run_cli(capsys, "preflight", "-c", write_config(tmp_path, namespace),
+                             "--kubeconfig", kubeconfig_path)
+    assert "Traceback" not in err
+    errors = re.findall(r"^  \S.* +error +", out, re.M)
+    assert ("verdict: READY" in out) is (not errors and code == EXIT_OK), out + err
+    for item in cluster.request("GET", "/api/v1/nodes")["items"]:
+        name = item["metadata"]["name"]
+        runtime = item["status"]["nodeInfo"]["containerRuntimeVersion"]
+        assert (f"node {name}\n" in out and runtime in out) or f"node {name}: not eligible" in out
+    for role, secret in (("zuulConf", "zuul-config"), ("sshKey", "zuul-ssh-key"),
+                         ("zookeeperTls", "zookeeper-client-tls")):
+        assert re.search(rf"secret {secret}\n  {role} +ok +has ", out), out
+    assert "admits the executor" in out
+    for rule in access.required(render(load_config(write_config(tmp_path, namespace)))):
+        assert re.search(rf"^  {re.escape(rule.text)} +(ok|error) ", out, re.M), rule.text
     assert "top-secret" not in out and "dG9wLXNlY3JldC" not in out
 
 
+@needs_double("a Ready cluster whose nodes all pass (the double's nodes do)")
+def test_preflight_ready_on_the_double(kubeconfig_path: str, namespace: str, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    _secrets(Cluster.connect(kubeconfig_path), namespace)
+    code, out, err = run_cli(capsys, "preflight", "-c", write_config(tmp_path, namespace),
+                             "--kubeconfig", kubeconfig_path)
+    assert code == EXIT_OK, out + err
+    assert "verdict: READY: 0 blocking, 0 warning(s), 2 eligible node(s)" in out
+    assert "patch deployments.apps" in out and "get pods/log" in out
+
+
+@needs_double(HOOKS + " (old and tainted nodes, a denied permission)")
 def test_preflight_blocks_on_old_node_missing_secret_and_denied_access(
-        double: Any, kubeconfig_path: str, tmp_path: Path,
+        double: Any, kubeconfig_path: str, namespace: str, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     double.store("Node", node("old", kernel="5.15.0-1060-azure", runtime="containerd://1.7.22"),
                  created=True)
     double.store("Node", node("gpu", taints=[{"key": "gpu", "effect": "NoSchedule"}]), created=True)
-    double.forbidden.add(("create", "jobs"))
+    double.forbidden.add(("patch", "jobs"))
     cluster = Cluster.connect(kubeconfig_path)
-    _secrets(cluster, "zuul-test")
-    cluster.request("DELETE", "/api/v1/namespaces/zuul-test/secrets/zuul-ssh-key")
-    code, out, _ = run_cli(capsys, "preflight", "-c", write_config(tmp_path), "--kubeconfig",
-                           kubeconfig_path)
+    _secrets(cluster, namespace)
+    cluster.request("DELETE", f"/api/v1/namespaces/{namespace}/secrets/zuul-ssh-key")
+    code, out, _ = run_cli(capsys, "preflight", "-c", write_config(tmp_path, namespace),
+                           "--kubeconfig", kubeconfig_path)
     assert code == EXIT_FAILED
     assert "verdict: BLOCKED" in out
     assert "5.15.0-1060-azure: hostUsers: false needs Linux 6.3+" in out
     assert "containerd before 2.0 ignores hostUsers: false" in out
     assert "node gpu: not eligible for the executor (taint gpu=:NoSchedule not tolerated)" in out
-    assert "missing in namespace zuul-test" in out
-    assert re.search(r"create jobs\.batch +error +denied in zuul-test", out)
+    assert f"missing in namespace {namespace}" in out
+    assert re.search(rf"patch jobs\.batch +error +denied in {namespace}; needed by selftest", out)
+
+
+def _all_rules() -> list[Any]:
+    """Every rule the kit may need: for a Deployment config and a StatefulSet one."""
+    rules: dict[str, Any] = {}
+    for kind in ("Deployment", "StatefulSet"):
+        config = load_config(None)
+        data = {**config.data, "workload": {**config.data["workload"], "kind": kind}}
+        for rule in access.required(render(type(config)(config.source, data))):
+            rules.setdefault(rule.text, (kind, rule))
+    return list(rules.values())
+
+
+@needs_double(HOOKS + " (one permission denied at a time)")
+@pytest.mark.parametrize(("kind", "rule"), _all_rules(), ids=lambda v: getattr(v, "text", v))
+def test_each_required_permission_blocks(double: Any, kubeconfig_path: str, namespace: str,
+                                         tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         kind: str, rule: Any) -> None:
+    _secrets(Cluster.connect(kubeconfig_path), namespace)
+    config = write_config(tmp_path, namespace, workload={"kind": kind, "replicas": 2})
+    double.forbidden.add((rule.verb, rule.resource))
+    code, out, err = run_cli(capsys, "preflight", "-c", config, "--kubeconfig", kubeconfig_path)
+    assert code == EXIT_FAILED, out + err
+    where = f"in {namespace}" if rule.namespaced else r"\(cluster-wide\)"
+    assert re.search(rf"^  {re.escape(rule.text)} +error +denied {where}; needed by ", out,
+                     re.M), out
+    assert re.search(r"verdict: BLOCKED: \d+ blocking", out)
+    assert "Traceback" not in err
+
+
+@needs_double(HOOKS + " (a cordoned node)")
+def test_cordoned_node_is_not_eligible(double: Any, kubeconfig_path: str, namespace: str,
+                                       tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cordoned = node("node-c")
+    cordoned["spec"]["unschedulable"] = True
+    double.store("Node", cordoned, created=True)
+    _secrets(Cluster.connect(kubeconfig_path), namespace)
+    code, out, _ = run_cli(capsys, "preflight", "-c", write_config(tmp_path, namespace),
+                           "--kubeconfig", kubeconfig_path)
+    assert code == EXIT_OK, out
+    assert ("node node-c: not eligible for the executor (cordoned (spec.unschedulable); "
+            "`kubectl uncordon node-c` to use it)") in out
+    assert "node node-c\n" not in out and "2 eligible node(s)" in out
+    workload = selftest_job.executor_workload(load_config(write_config(tmp_path, namespace)))
+    nodes = selftest_job.target_nodes(Cluster.connect(kubeconfig_path),
+                                      workload["spec"]["template"], None, True)
+    assert nodes == ["node-a", "node-b"]
+
+
+@needs_double(HOOKS + " (403 on list nodes and get secrets)")
+def test_forbidden_reads_are_blocking_rows(double: Any, kubeconfig_path: str, namespace: str,
+                                           tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    _secrets(Cluster.connect(kubeconfig_path), namespace)
+    double.forbidden.update({("list", "nodes"), ("get", "secrets")})
+    code, out, err = run_cli(capsys, "preflight", "-c", write_config(tmp_path, namespace),
+                             "--kubeconfig", kubeconfig_path)
+    assert code == EXIT_FAILED, out + err
+    assert "Traceback" not in err and err == ""
+    assert re.search(r"^  nodes +error +cannot list the nodes: forbidden \(nodes is forbidden", out,
+                     re.M), out
+    assert re.search(r"^  zuulConf +error +cannot read it: forbidden", out, re.M)
+    assert 'grant {apiGroups: [""], resources: ["secrets"], verbs: ["get"]} in a Role' in out
+    assert "the nodes could not be listed" in out and "verdict: BLOCKED" in out
+
+
+def test_cordoned_eligibility_is_pure() -> None:
+    cordoned = node("c")
+    cordoned["spec"]["unschedulable"] = True
+    assert str(preflight.eligibility(cordoned, {})).startswith("cordoned (spec.unschedulable)")
+    assert preflight.eligibility(node("c"), {}) is None

@@ -15,25 +15,27 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.helpers import run_cli, write_config
+from tests.cluster.helpers import PODMAN, deployment_path, needs_double, run_cli, write_config
 from tests.tools import REPO
 from zuul_k8s.cluster.client import Cluster
 from zuul_k8s.cluster.upgrade import STATE_ANNOTATION
 from zuul_k8s.errors import EXIT_FAILED, EXIT_OK
 
-pytestmark = [pytest.mark.cluster, pytest.mark.runtime]
-DEPLOYMENT = "/apis/apps/v1/namespaces/zuul-test/deployments/zuul-executor"
+pytestmark = [pytest.mark.cluster, pytest.mark.runtime,
+              needs_double(PODMAN + "; the rollouts complete because " + "the double's kubelet "
+                           "makes executor pods Ready")]
 OLD = "quay.io/zuul-ci/zuul-executor:12.1.0"
 
 
-def _installed(kubeconfig: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
-    config = write_config(tmp_path, image=OLD)
+def _installed(kubeconfig: str, ns: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+               **overrides: Any) -> str:
+    config = write_config(tmp_path, ns, image=OLD, **overrides)
     assert run_cli(capsys, "apply", "-c", config, "--kubeconfig", kubeconfig)[0] == EXIT_OK
     return config
 
 
-def _deployment(kubeconfig: str) -> dict[str, Any]:
-    found = Cluster.connect(kubeconfig).get(DEPLOYMENT)
+def _deployment(kubeconfig: str, ns: str) -> dict[str, Any]:
+    found = Cluster.connect(kubeconfig).get(deployment_path(ns))
     assert found is not None
     return found
 
@@ -42,47 +44,48 @@ def _image(deployment: dict[str, Any]) -> str:
     return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
 
 
-def test_failing_canary_changes_nothing(podman_double: Any, kubeconfig_path: str,
+def test_failing_canary_changes_nothing(podman_double: Any, kubeconfig_path: str, namespace: str,
                                         no_bwrap_image: str, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
-    config = _installed(kubeconfig_path, tmp_path, capsys)
-    before = _deployment(kubeconfig_path)
+    config = _installed(kubeconfig_path, namespace, tmp_path, capsys)
+    before = _deployment(kubeconfig_path, namespace)
     code, out, err = run_cli(capsys, "upgrade", "--image", no_bwrap_image, "-c", config,
                              "--kubeconfig", kubeconfig_path)
     assert code == EXIT_FAILED, err
     assert "canary: self-test with image " + no_bwrap_image in out
     assert "env.bwrap" in out and "FAIL" in out
     assert f"canary failed: the executors were not changed and still run {OLD}" in out
-    after = _deployment(kubeconfig_path)
+    after = _deployment(kubeconfig_path, namespace)
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
     assert _image(after) == OLD
 
 
 def test_upgrade_rolls_one_at_a_time_and_tests_after(
-        podman_double: Any, kubeconfig_path: str, base_image: str, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    config = _installed(kubeconfig_path, tmp_path, capsys)
+        podman_double: Any, kubeconfig_path: str, namespace: str, base_image: str,
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _installed(kubeconfig_path, namespace, tmp_path, capsys)
     code, out, err = run_cli(capsys, "upgrade", "--image", base_image, "-c", config,
                              "--kubeconfig", kubeconfig_path)
     assert code == EXIT_OK, out + err
     canary = out.index("canary: self-test")
-    rollout = out.index("Deployment zuul-test/zuul-executor: configured")
+    rollout = out.index(f"Deployment {namespace}/zuul-executor: configured")
     after = out.index("after the upgrade: self-test")
     assert canary < rollout < out.index("draining") < after
     assert out.count("draining (graceful stop") == 2 and out.count(": stopped") == 2
     assert f"upgraded: the executors run {base_image}" in out
-    deployment = _deployment(kubeconfig_path)
+    deployment = _deployment(kubeconfig_path, namespace)
     assert _image(deployment) == base_image
     state = json.loads(deployment["metadata"]["annotations"][STATE_ANNOTATION])
-    assert state == {"target": base_image, "previous": OLD, "phase": "done"}
+    assert state == {"target": base_image, "previous": OLD, "phase": "done"}  # template dropped
     code, out, _ = run_cli(capsys, "upgrade", "--image", base_image, "-c", config,
                            "--kubeconfig", kubeconfig_path)
     assert code == EXIT_OK and "already run" in out and "canary" not in out
 
 
-def test_failed_rollout_rolls_back(podman_double: Any, kubeconfig_path: str, base_image: str,
+def test_failed_rollout_rolls_back(podman_double: Any, kubeconfig_path: str, namespace: str,
+                                   base_image: str,
                                    tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = _installed(kubeconfig_path, tmp_path, capsys)
+    config = _installed(kubeconfig_path, namespace, tmp_path, capsys)
     podman_double.unready_images.add(base_image)  # the new executor never gets ready
     code, out, err = run_cli(capsys, "upgrade", "--image", base_image, "-c", config,
                              "--kubeconfig", kubeconfig_path, "--timeout", "3",
@@ -90,15 +93,16 @@ def test_failed_rollout_rolls_back(podman_double: Any, kubeconfig_path: str, bas
     assert code == EXIT_FAILED, err
     assert "the rollout did not finish within 3s" in out
     assert f"rolled back: the executors run {OLD} again" in out
-    deployment = _deployment(kubeconfig_path)
+    deployment = _deployment(kubeconfig_path, namespace)
     assert _image(deployment) == OLD
     assert json.loads(deployment["metadata"]["annotations"][STATE_ANNOTATION])["phase"] == \
         "rolled-back"
 
 
-def test_interrupted_upgrade_resumes(podman_double: Any, kubeconfig_path: str, base_image: str,
+def test_interrupted_upgrade_resumes(podman_double: Any, kubeconfig_path: str, namespace: str,
+                                     base_image: str,
                                      tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = _installed(kubeconfig_path, tmp_path, capsys)
+    config = _installed(kubeconfig_path, namespace, tmp_path, capsys)
     podman_double.drain_seconds = 4.0  # time to interrupt while an executor drains
     argv = [sys.executable, "-m", "zuul_k8s", "upgrade", "--image", base_image, "-c", config,
             "--kubeconfig", kubeconfig_path]
@@ -117,7 +121,8 @@ def test_interrupted_upgrade_resumes(podman_double: Any, kubeconfig_path: str, b
     rest, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "interrupted" in err and "Traceback" not in err
     assert "upgraded" not in rest
-    state = json.loads(_deployment(kubeconfig_path)["metadata"]["annotations"][STATE_ANNOTATION])
+    annotations = _deployment(kubeconfig_path, namespace)["metadata"]["annotations"]
+    state = json.loads(annotations[STATE_ANNOTATION])
     assert state["phase"] == "rolling"
 
     podman_double.drain_seconds = 0.5
@@ -126,4 +131,27 @@ def test_interrupted_upgrade_resumes(podman_double: Any, kubeconfig_path: str, b
     assert code == EXIT_OK, out + err
     assert f"resuming the upgrade to {base_image} (from {OLD}" in out
     assert "canary:" not in out and "after the upgrade: self-test" in out
-    assert _image(_deployment(kubeconfig_path)) == base_image
+    assert _image(_deployment(kubeconfig_path, namespace)) == base_image
+
+
+def test_rollback_restores_the_exact_previous_template(
+        podman_double: Any, kubeconfig_path: str, namespace: str, base_image: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A config change (grace period, resources) and a new image, whose rollout fails: the
+    rollback restores the template the cluster ran before, not today's config with the old
+    image."""
+    _installed(kubeconfig_path, namespace, tmp_path, capsys)
+    before = _deployment(kubeconfig_path, namespace)["spec"]["template"]
+    changed = write_config(tmp_path, namespace, "changed.yaml", image=OLD, gracefulStopSeconds=60,
+                           resources={"requests": {"cpu": "1", "memory": "2Gi"}})
+    podman_double.unready_images.add(base_image)  # the new executor never gets ready
+    code, out, err = run_cli(capsys, "upgrade", "--image", base_image, "-c", changed,
+                             "--kubeconfig", kubeconfig_path, "--timeout", "3",
+                             "--rollback-on-failure")
+    assert code == EXIT_FAILED, out + err
+    assert "rolling back to the previous pod template (image " + OLD + ")" in out
+    deployment = _deployment(kubeconfig_path, namespace)
+    assert deployment["spec"]["template"] == before
+    assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 30
+    state = json.loads(deployment["metadata"]["annotations"][STATE_ANNOTATION])
+    assert state["phase"] == "rolled-back" and state["template"] == before

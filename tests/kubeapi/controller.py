@@ -68,6 +68,8 @@ def _term_matches(term: dict[str, Any], node_obj: dict[str, Any]) -> bool:
 
 
 def fits(pod_spec: dict[str, Any], node_obj: dict[str, Any]) -> bool:
+    if node_obj["spec"].get("unschedulable"):  # cordoned
+        return False
     labels = node_obj["metadata"].get("labels") or {}
     if any(labels.get(k) != v for k, v in (pod_spec.get("nodeSelector") or {}).items()):
         return False
@@ -86,6 +88,8 @@ class Controller:
         self.started: dict[str, float] = {}  # pod uid -> when its container started
         self.runs: dict[str, Any] = {}  # pod uid -> running handle (Job pods)
         self.terminating: dict[str, float] = {}  # pod uid -> when its graceful stop began
+        self.failures: dict[str, str] = {}  # ReplicaSet uid -> why its last pod create failed
+        self.progressed: dict[str, tuple[Any, float]] = {}  # Deployment uid -> (counts, when)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -121,7 +125,9 @@ class Controller:
     # --- pods ------------------------------------------------------------------------
 
     def create_pod(self, owner: dict[str, Any], kind: str, name: str, template: dict[str, Any],
-                   labels: dict[str, str]) -> None:
+                   labels: dict[str, str]) -> str | None:
+        """Create the pod, or record why admission denied it (an event on the owner, as the
+        ReplicaSet, StatefulSet and Job controllers do) and return that message."""
         meta = owner["metadata"]
         pod = {
             "apiVersion": "v1", "kind": "Pod",
@@ -137,9 +143,11 @@ class Controller:
         try:
             self.api.admit_pod(pod)
         except HttpError as exc:
-            self.api.event(owner, kind, "FailedCreate", f"Error creating: {exc.body['message']}")
-            return
+            message = f"Error creating: {exc.body['message']}"
+            self.api.event(owner, kind, "FailedCreate", message)
+            return message
         self.api.store("Pod", pod, created=True)
+        return None
 
     def owned(self, owner: dict[str, Any]) -> list[dict[str, Any]]:
         uid = owner["metadata"]["uid"]
@@ -261,11 +269,33 @@ class Controller:
 
     # --- workloads -------------------------------------------------------------------
 
+    def replicaset(self, dep: dict[str, Any], current: str) -> dict[str, Any]:
+        """The Deployment's ReplicaSet for its current template (created once, reused when a
+        rollback brings the same template back), owning that template's pods."""
+        meta, template = dep["metadata"], dep["spec"]["template"]
+        name = f"{meta['name']}-{current[:10]}"
+        found = self.api.find("ReplicaSet", meta["namespace"], name)
+        if found is not None:
+            return found
+        labels = {**(template.get("metadata", {}).get("labels") or {}), "pod-template-hash": current}
+        return self.api.store("ReplicaSet", {
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": name, "namespace": meta["namespace"], "labels": labels,
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                                              "name": meta["name"], "uid": meta["uid"],
+                                              "controller": True}]},
+            "spec": {"replicas": 0, "selector": dep["spec"]["selector"],
+                     "template": json.loads(json.dumps(template))},
+            "status": {"replicas": 0}}, created=True)
+
     def deployment(self, dep: dict[str, Any]) -> None:
-        spec = dep["spec"]
+        spec, meta = dep["spec"], dep["metadata"]
         desired = spec.get("replicas", 1)
         current = template_hash(spec["template"])
-        pods = self.owned(dep)
+        rs = self.replicaset(dep, current)
+        sets = [r for r in self.api.list("ReplicaSet", meta["namespace"])
+                if any(o.get("uid") == meta["uid"] for o in r["metadata"].get("ownerReferences") or [])]
+        pods = [p for r in sets for p in self.owned(r)]
         alive = [p for p in pods if "deletionTimestamp" not in p["metadata"]]
         new = [p for p in alive if p["metadata"]["labels"].get("pod-template-hash") == current]
         old = [p for p in alive if p not in new]
@@ -274,8 +304,13 @@ class Controller:
         unavailable = int(rolling.get("maxUnavailable", 0))
         ready = [p for p in alive if self.ready(p)]
         if len(new) < desired and len(alive) < desired + surge:
-            name = f"{dep['metadata']['name']}-{current[:8]}-{uuid.uuid4().hex[:5]}"
-            self.create_pod(dep, "Deployment", name, spec["template"], {"pod-template-hash": current})
+            name = f"{rs['metadata']['name']}-{uuid.uuid4().hex[:5]}"
+            failure = self.create_pod(rs, "ReplicaSet", name, spec["template"],
+                                      {"pod-template-hash": current})
+            if failure:
+                self.failures[rs["metadata"]["uid"]] = failure
+            else:
+                self.failures.pop(rs["metadata"]["uid"], None)
         elif any(not self.ready(p) for p in old):  # unhealthy old pods go first (as upstream)
             victim = next(p for p in old if not self.ready(p))
             self.api.delete("Pod", victim["metadata"]["namespace"], victim["metadata"]["name"])
@@ -285,12 +320,51 @@ class Controller:
         elif len(new) > desired:
             victim = new[-1]
             self.api.delete("Pod", victim["metadata"]["namespace"], victim["metadata"]["name"])
+        for r in sets:
+            mine = [p for p in alive if p in self.owned(r)]
+            self.set_status("ReplicaSet", r, {
+                "replicas": len(mine), "readyReplicas": sum(self.ready(p) for p in mine),
+                "observedGeneration": r["metadata"]["generation"]})
         self.set_status("Deployment", dep, {
-            "observedGeneration": dep["metadata"]["generation"],
+            "observedGeneration": meta["generation"],
             "replicas": len(alive), "updatedReplicas": len(new),
             "readyReplicas": len(ready), "availableReplicas": len(ready),
             "unavailableReplicas": max(0, desired - len(ready)),
+            "conditions": self.deployment_conditions(dep, rs, len(new), len(ready), desired),
         })
+
+    def deployment_conditions(self, dep: dict[str, Any], rs: dict[str, Any], updated: int,
+                              ready: int, desired: int) -> list[dict[str, Any]]:
+        """Available, Progressing (False with ProgressDeadlineExceeded once the rollout made
+        no progress for spec.progressDeadlineSeconds) and ReplicaFailure, as upstream."""
+        uid = dep["metadata"]["uid"]
+        counts = (dep["metadata"]["generation"], updated, ready)
+        before = self.progressed.get(uid)
+        if before is None or before[0] != counts:
+            self.progressed[uid] = before = (counts, time.monotonic())
+        done = updated == desired and ready == desired
+        deadline = float(dep["spec"].get("progressDeadlineSeconds", 600))
+        if done:
+            progressing = {"type": "Progressing", "status": "True",
+                           "reason": "NewReplicaSetAvailable",
+                           "message": f'ReplicaSet "{rs["metadata"]["name"]}" has successfully '
+                                      "progressed."}
+        elif time.monotonic() - before[1] > deadline:
+            progressing = {"type": "Progressing", "status": "False",
+                           "reason": "ProgressDeadlineExceeded",
+                           "message": f'ReplicaSet "{rs["metadata"]["name"]}" has timed out '
+                                      "progressing."}
+        else:
+            progressing = {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated",
+                           "message": f'ReplicaSet "{rs["metadata"]["name"]}" is progressing.'}
+        conditions = [{"type": "Available", "status": "True" if ready >= desired else "False",
+                       "reason": "MinimumReplicasAvailable" if ready >= desired
+                       else "MinimumReplicasUnavailable"}, progressing]
+        failure = self.failures.get(rs["metadata"]["uid"])
+        if failure:
+            conditions.append({"type": "ReplicaFailure", "status": "True",
+                               "reason": "FailedCreate", "message": failure})
+        return conditions
 
     def statefulset(self, sts: dict[str, Any]) -> None:
         spec, meta = sts["spec"], sts["metadata"]

@@ -150,7 +150,13 @@ def _field_matches(selector: str, obj: dict[str, Any]) -> bool:
 class ApiServer:
     """The store and the failure hooks; `serve()` starts it on 127.0.0.1."""
 
-    forbidden: set[tuple[str, str]] = field(default_factory=set)  # (verb, plural): 403
+    forbidden: set[tuple[str, str]] = field(default_factory=set)  # (verb, plural[/sub]): 403
+    # (verb, plural): seconds to hold the answer after the request took effect (a slow
+    # network or server: the client is still waiting while the object already exists)
+    slow: dict[tuple[str, str], float] = field(default_factory=dict)
+    # how many of the next watches from a resourceVersion answer 410 Gone (an ERROR event
+    # with a Status, as kube-apiserver does once etcd compacted that history)
+    expire_watches: int = 0
     missing_images: set[str] = field(default_factory=set)  # images no node can pull
     unready_images: set[str] = field(default_factory=set)  # images whose pods never get Ready
     nodes_ready_delay: float = 0.2  # seconds until a started pod is Ready
@@ -166,6 +172,7 @@ class ApiServer:
         self.events: list[tuple[int, str, str, dict[str, Any]]] = []  # (rv, type, kind, obj)
         self.logs: dict[tuple[str, str], str] = {}
         self.requests: list[tuple[str, str, str]] = []  # (method, path, content type)
+        self.calls: list[tuple[str, str, str]] = []  # (RBAC verb, group, resource[/sub]) served
         self.httpd: ThreadingHTTPServer | None = None
 
     # --- store -------------------------------------------------------------------------
@@ -225,6 +232,9 @@ class ApiServer:
                 self.rv += 1
                 obj["metadata"]["resourceVersion"] = str(self.rv)
                 self._record("DELETED", kind, obj)
+                if kind == "Namespace":  # its objects go with it (at once, not in phases)
+                    for (k, ns, n, _) in [key for key in self.objects if key[1] == name]:
+                        self.drop(k, ns, n)
                 for dep_kind in ("Pod", "ReplicaSet"):  # background propagation
                     for child in self.list(dep_kind, namespace):
                         owners = child["metadata"].get("ownerReferences") or []
@@ -325,16 +335,28 @@ class ApiServer:
         })
 
     def check_access(self, verb: str, route: Route) -> None:
-        if (verb, route.plural) in self.forbidden:
+        resource = f"{route.plural}/{route.subresource}" if route.subresource else route.plural
+        self.calls.append((verb, route.group, resource))
+        if (verb, resource) in self.forbidden:
             where = f' in the namespace "{route.namespace}"' if route.namespace else " at the cluster scope"
             name = f' "{route.name}"' if route.name else ""
             raise HttpError(403, "Forbidden", f"{route.resource_text}{name} is forbidden: User "
-                            f'"{USER}" cannot {verb} resource "{route.plural}" in API group '
+                            f'"{USER}" cannot {verb} resource "{resource}" in API group '
                             f'"{route.group}"{where}',
                             {"name": route.name or "", "group": route.group, "kind": route.plural})
 
     def handle(self, method: str, url: str, headers: Any, body: bytes) -> tuple[int, Any, str]:
         """(status, body, content type); body is a dict, str, or an iterator for watches."""
+        answer = self._handle(method, url, headers, body)
+        route = parse_route(urlsplit(url).path) if self.slow else None
+        delay = self.slow.get((VERB_OF.get(method, "get"), route.plural)) if route else None
+        if delay:
+            import time
+
+            time.sleep(delay)
+        return answer
+
+    def _handle(self, method: str, url: str, headers: Any, body: bytes) -> tuple[int, Any, str]:
         parts = urlsplit(url)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         self.requests.append((method, parts.path, headers.get("Content-Type", "")))
@@ -349,6 +371,7 @@ class ApiServer:
             raise HttpError(404, "NotFound", "the server could not find the requested resource")
         kind = route.kind
         if kind == "SelfSubjectAccessReview" and method == "POST":
+            self.calls.append(("create", route.group, route.plural))
             return 201, self.access_review(json.loads(body)), "application/json"
         watching = query.get("watch") in ("true", "1")
         verb = ("watch" if watching else "get" if route.name else "list") if method == "GET" \
@@ -401,7 +424,10 @@ class ApiServer:
 
     def access_review(self, review: dict[str, Any]) -> dict[str, Any]:
         attrs = (review.get("spec") or {}).get("resourceAttributes") or {}
-        denied = (attrs.get("verb"), attrs.get("resource")) in self.forbidden
+        resource = attrs.get("resource", "")
+        if attrs.get("subresource"):
+            resource += "/" + attrs["subresource"]
+        denied = (attrs.get("verb"), resource) in self.forbidden
         review["status"] = {"allowed": not denied}
         if denied:
             review["status"]["reason"] = "no RBAC policy matched"
@@ -489,6 +515,12 @@ class ApiServer:
         timeout = float(query.get("timeoutSeconds", 30))
         labels, fields = query.get("labelSelector", ""), query.get("fieldSelector", "")
         since = int(query.get("resourceVersion") or 0)
+        with self.lock:
+            expired = bool(since) and self.expire_watches > 0
+            self.expire_watches -= expired
+        if expired:
+            gone = status(410, "Expired", f"too old resource version: {since} ({self.rv})")
+            return iter([{"type": "ERROR", "object": gone}])
 
         def matches(obj: dict[str, Any]) -> bool:
             if route.namespace and obj["metadata"].get("namespace") != route.namespace:

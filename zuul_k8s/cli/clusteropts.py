@@ -41,3 +41,62 @@ def rendered_config(config: Any, args: argparse.Namespace) -> tuple[Any, list[di
 
 def say(line: str) -> None:
     print(line, flush=True)
+
+
+def add_via_ansible(parser: argparse.ArgumentParser, playbook: str) -> None:
+    parser.add_argument(
+        "--via-ansible", action="store_true",
+        help=f"run the kit's playbooks/{playbook} through ansible-runner instead (the same "
+        "module and Python API, the way Zuul or AWX would run it; needs ansible-core and "
+        "ansible-runner); prints Ansible's output, exit 0 when the play succeeds, 1 when it fails")
+
+
+def via_ansible(args: argparse.Namespace, playbook: str, variables: dict[str, Any]) -> int:
+    """Run playbooks/PLAYBOOK on localhost through ansible-runner with `variables`.
+
+    The variables go in as host variables of a one-host YAML inventory (the runner takes
+    no extra vars); paths are made absolute, since the play runs from a private dir."""
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+
+    from zuul_k8s.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Problem, UserError
+    from zuul_k8s.nodes import PLAYBOOK_DIR
+
+    try:
+        import ansible_runner  # noqa: F401
+
+        from zuul_k8s.nodes.runner import run_playbook
+    except ImportError as exc:
+        raise UserError(Problem("--via-ansible", "", f"needs ansible-runner ({exc}); fix: "
+                                "pip install ansible-core ansible-runner")) from None
+    paths = ("zuul_k8s_config", "kubeconfig", "zuul_conf")
+    host: dict[str, Any] = {"ansible_connection": "local",
+                            "ansible_python_interpreter": sys.executable}
+    for key, value in variables.items():
+        if value is None:
+            continue
+        if key in paths:
+            if not Path(value).is_file():
+                raise UserError(Problem(str(value), "", "no such file"))
+            value = str(Path(value).resolve())
+        host[key] = value
+    inventory = {"all": {"hosts": {"localhost": host}}}
+
+    def on_event(event: dict[str, Any]) -> None:
+        text = str(event.get("stdout") or "")
+        if text.strip():
+            print(text, flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="zuul-k8s-play-") as tmp:
+        path = Path(tmp) / "inventory.yaml"
+        path.write_text(yaml.safe_dump(inventory))
+        outcome = run_playbook(PLAYBOOK_DIR / playbook, str(path), on_event=on_event)
+    if outcome.status == "successful":
+        return EXIT_OK
+    if outcome.status == "failed":
+        return EXIT_FAILED
+    print(f"error: ansible-runner ended {outcome.status} (rc {outcome.rc})", file=sys.stderr)
+    sys.stderr.write(outcome.stdout_tail)
+    return EXIT_USAGE

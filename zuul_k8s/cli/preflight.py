@@ -14,8 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Check the API server version; every node that may run the executor "
         "(nodeSelector and tolerations honoured) for kernel 6.3+, containerd 2.0+ or CRI-O 1.25+, "
         "kubelet version and OS; the namespace's Pod Security labels; the Secrets the config "
-        "names and their keys (never their values); and the permissions the kit needs. "
-        "Exit 1 when something blocks.",
+        "names and their keys (never their values); and every permission apply, selftest and "
+        "upgrade use (one SelfSubjectAccessReview per rule). Cordoned nodes are not eligible; "
+        "a read the cluster refuses is a blocking row. Exit 1 when something blocks.",
     )
     common.add_config(parser)
     clusteropts.add_kubeconfig(parser)
@@ -28,7 +29,9 @@ def run(args: argparse.Namespace) -> int:
     from zuul_k8s.render import render
 
     config = common.config_from(args)
-    workload = next(o for o in render(config) if o["kind"] in ("Deployment", "StatefulSet"))
-    result = gather(Cluster.connect(args.kubeconfig), config, workload["spec"]["template"])
+    objects = render(config)
+    workload = next(o for o in objects if o["kind"] in ("Deployment", "StatefulSet"))
+    result = gather(Cluster.connect(args.kubeconfig), config, workload["spec"]["template"],
+                    objects)
     print(table(result), end="")
     return EXIT_FAILED if result.blocked else EXIT_OK

@@ -37,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        help="run one Job per node the executor may run on")
     cluster.add_argument("--start-timeout", type=float, default=120.0, metavar="SECONDS",
                          help="explain and give up on a pod that has not started after this long (default: 120)")
+    clusteropts.add_via_ansible(cluster, "selftest.yaml")  # type: ignore[arg-type]
     source = parser.add_mutually_exclusive_group()
     common.add_config(source)  # type: ignore[arg-type]
     source.add_argument("-f", "--filename", metavar="MANIFEST",
@@ -51,8 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         "/var/lib/kubelet/seccomp (default: the kit's own profiles, so "
                         "profiles/zuul-executor.json is the kit's profile)")
     parser.add_argument("--runtime-default-seccomp", metavar="FILE",
-                        help="the node runtime's default seccomp profile, for pods with "
-                        "seccompProfile RuntimeDefault (podman's own default proves nothing)")
+                        help="with --local, required for a pod with seccompProfile "
+                        "RuntimeDefault: the node runtime's default seccomp profile as OCI JSON "
+                        "(podman's own default allows unshare and mount, so it proves nothing)")
     parser.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
                         help="give up on the probe after this long (default: 300)")
     common.add_output_format(parser)
@@ -76,7 +78,7 @@ def _executor(args: argparse.Namespace) -> tuple[Any, str]:
 
 
 LOCAL_ONLY = ("filename", "seccomp_root", "runtime_default_seccomp")
-CLUSTER_ONLY = ("kubeconfig", "node", "all_nodes")
+CLUSTER_ONLY = ("kubeconfig", "node", "all_nodes", "via_ansible")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,6 +91,14 @@ def run(args: argparse.Namespace) -> int:
     misplaced = [name for name in LOCAL_ONLY if getattr(args, name)]
     if misplaced:
         raise UserError(f"--{misplaced[0].replace('_', '-')} goes with --local")
+    if args.via_ansible:
+        if args.output != "text":
+            raise UserError("--via-ansible prints Ansible's output; drop -o/--output")
+        common.config_from(args)  # a bad config: exit 2 here, before the play
+        return clusteropts.via_ansible(args, "selftest.yaml", {
+            "zuul_k8s_config": args.config, "kubeconfig": args.kubeconfig, "image": args.image,
+            "node": args.node, "all_nodes": None if args.node else args.all_nodes,
+            "probe_timeout": int(args.timeout), "start_timeout": args.start_timeout})
     from zuul_k8s.cluster.selftest_job import run_cluster_selftest
 
     return run_cluster_selftest(args)

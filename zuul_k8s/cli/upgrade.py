@@ -22,26 +22,38 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     common.add_zuul_conf(parser)
     clusteropts.add_kubeconfig(parser)
     parser.add_argument("--rollback-on-failure", action="store_true",
-                        help="restore the previous template when the rollout or the self-test "
-                        "after it fails")
+                        help="restore the previous pod template (saved on the workload before "
+                        "the upgrade applies, exactly as the cluster held it) when the rollout "
+                        "or the self-test after it fails")
     clusteropts.add_timeout(parser, 900, "the rollout")
     parser.add_argument("--selftest-timeout", type=int, default=300, metavar="SECONDS",
                         help="give up on each self-test after this long (default: 300)")
+    clusteropts.add_via_ansible(parser, "upgrade.yaml")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from zuul_k8s.cluster.client import Cluster
-    from zuul_k8s.cluster.upgrade import upgrade, with_image
+    import sys
 
-    config, objects = clusteropts.rendered(args)
-    if objects is None:
+    from zuul_k8s.cluster.client import Cluster
+    from zuul_k8s.cluster.upgrade import InvalidObjects, checked_objects, upgrade
+
+    config = common.config_from(args)
+    zuul_conf = common.read_zuul_conf(args.zuul_conf)
+    try:
+        checked_objects(config, args.image, zuul_conf)  # before connecting: nothing touched
+        if args.via_ansible:  # the module validates again, on the controller
+            return clusteropts.via_ansible(args, "upgrade.yaml", {
+                "image": args.image, "zuul_k8s_config": args.config, "zuul_conf": args.zuul_conf,
+                "kubeconfig": args.kubeconfig, "rollback_on_failure": args.rollback_on_failure,
+                "rollout_timeout": args.timeout, "selftest_timeout": args.selftest_timeout})
+        result = upgrade(Cluster.connect(args.kubeconfig), config, args.image,
+                         rollback_on_failure=args.rollback_on_failure, timeout=args.timeout,
+                         selftest_timeout=args.selftest_timeout, say=clusteropts.say,
+                         zuul_conf=zuul_conf)
+    except InvalidObjects as exc:
+        common.print_findings(exc.findings, "text", sys.stderr)
+        print(f"refusing to touch the cluster: {len(common.blocking(exc.findings))} error(s) in "
+              "the rendered objects", file=sys.stderr)
         return EXIT_FAILED
-    _, checked = clusteropts.rendered_config(with_image(config, args.image), args)
-    if checked is None:
-        return EXIT_FAILED
-    ok = upgrade(Cluster.connect(args.kubeconfig), config, args.image,
-                 rollback_on_failure=args.rollback_on_failure, timeout=args.timeout,
-                 selftest_timeout=args.selftest_timeout, say=clusteropts.say,
-                 zuul_conf=common.read_zuul_conf(args.zuul_conf))
-    return EXIT_OK if ok else EXIT_FAILED
+    return EXIT_OK if result.ok else EXIT_FAILED

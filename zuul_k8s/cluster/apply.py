@@ -28,15 +28,21 @@ class Applied:
 
 
 def _action(before: dict[str, Any] | None, after: dict[str, Any], dry_run: bool) -> str:
+    """created, configured or unchanged: what is stored, compared without the parts the
+    server and controllers write (status, resourceVersion, managedFields). A controller's
+    status update between the GET and the PATCH bumps resourceVersion, so comparing
+    resourceVersions alone would call an unchanged object "configured"."""
     if before is None:
         return "created"
-    same_rv = before["metadata"].get("resourceVersion") == after["metadata"].get("resourceVersion")
-    if dry_run:  # a dry run never bumps resourceVersion: compare what would be stored
-        strip = ("managedFields", "resourceVersion")
-        def body(o: dict[str, Any]) -> Any:
-            return {**o, "metadata": {k: v for k, v in o["metadata"].items() if k not in strip}}
-        return "unchanged" if body(before) == body(after) else "configured"
-    return "unchanged" if same_rv else "configured"
+    if not dry_run and before["metadata"].get("resourceVersion") == \
+            after["metadata"].get("resourceVersion"):
+        return "unchanged"
+    strip = ("managedFields", "resourceVersion")
+
+    def body(o: dict[str, Any]) -> Any:
+        return {**{k: v for k, v in o.items() if k != "status"},
+                "metadata": {k: v for k, v in o["metadata"].items() if k not in strip}}
+    return "unchanged" if body(before) == body(after) else "configured"
 
 
 def apply_one(cluster: Cluster, obj: dict[str, Any], *, force: bool = False,

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from zuul_k8s import isolation
+from zuul_k8s.cluster import access
+from zuul_k8s.cluster.access import Rule
 from zuul_k8s.findings import Severity
 
 # facts.md: hostUsers: false needs Linux 6.3+ (tmpfs idmap mounts) and CRI-O 1.25+
@@ -20,25 +22,10 @@ from zuul_k8s.findings import Severity
 MIN_KERNEL = (6, 3)
 RUNTIME_MINIMUMS: dict[str, tuple[int, ...]] = {"containerd": (2, 0), "cri-o": (1, 25)}
 
-# What the kit does, as SelfSubjectAccessReview attributes: (verb, group, resource, namespaced).
-REQUIRED_ACCESS: tuple[tuple[str, str, str, bool], ...] = (
-    ("get", "", "namespaces", False),
-    ("list", "", "nodes", False),
-    ("get", "", "secrets", True),
-    ("patch", "", "serviceaccounts", True),
-    ("patch", "", "services", True),
-    ("patch", "", "configmaps", True),
-    ("delete", "", "configmaps", True),
-    ("patch", "apps", "deployments", True),
-    ("patch", "apps", "statefulsets", True),
-    ("patch", "policy", "poddisruptionbudgets", True),
-    ("create", "batch", "jobs", True),
-    ("delete", "batch", "jobs", True),
-    ("list", "", "pods", True),
-    ("watch", "", "pods", True),
-    ("get", "", "pods/log", True),
-    ("list", "", "events", True),
-)
+# Every rule any config may need, as (verb, group, resource, namespaced): the table of
+# docs/requirements.md. `gather` reviews access.required(objects), the config's own subset.
+REQUIRED_ACCESS: tuple[tuple[str, str, str, bool], ...] = tuple(
+    (r.verb, r.group, r.resource, r.namespaced) for r in access.for_kinds(access.RENDERED_KINDS))
 
 # Keys each Secret the config names must hold (config key -> fixed keys, or the config's `key`).
 SECRET_KEYS: dict[str, tuple[str, ...]] = {
@@ -164,6 +151,9 @@ def _expression(expr: dict[str, Any], labels: dict[str, str]) -> bool:
 def eligibility(node: dict[str, Any], pod_spec: dict[str, Any]) -> str | None:
     """Why the executor's pod cannot land on this node, or None when it can."""
     labels = node["metadata"].get("labels") or {}
+    if node.get("spec", {}).get("unschedulable"):  # `kubectl cordon`: the scheduler skips it
+        return (f"cordoned (spec.unschedulable); `kubectl uncordon {node['metadata']['name']}` "
+                "to use it")
     for key, value in (pod_spec.get("nodeSelector") or {}).items():
         if labels.get(key) != value:
             return f"nodeSelector {key}={value} does not match"
@@ -207,7 +197,8 @@ def namespace_check(namespace: dict[str, Any] | None, name: str, creates: bool,
                  "at baseline; `zuul-k8s render` shows the labels the kit sets")
 
 
-def secret_checks(config_secrets: dict[str, Any], found: dict[str, dict[str, Any] | None],
+def secret_checks(config_secrets: dict[str, Any],
+                  found: dict[str, dict[str, Any] | Denied | None],
                   namespace: str) -> list[Check]:
     """Each named Secret exists and holds the keys the pod mounts (names only, never values)."""
     out = []
@@ -216,6 +207,10 @@ def secret_checks(config_secrets: dict[str, Any], found: dict[str, dict[str, Any
         keys = SECRET_KEYS.get(role, ()) or ((ref["key"],) if "key" in ref else ())
         secret = found.get(name)
         scope = f"secret {name}"
+        if isinstance(secret, Denied):
+            out.append(Check(scope, role, Severity.ERROR, f"cannot read it: {secret.message}",
+                             secret.fix))
+            continue
         if secret is None:
             out.append(Check(scope, role, Severity.ERROR, f"missing in namespace {namespace}",
                              f"kubectl -n {namespace} create secret generic {name} "
@@ -232,18 +227,24 @@ def secret_checks(config_secrets: dict[str, Any], found: dict[str, dict[str, Any
     return out
 
 
-def access_checks(reviews: list[tuple[tuple[str, str, str, bool], bool]], namespace: str) -> list[Check]:
+def access_checks(reviews: list[tuple[Rule, bool]], namespace: str) -> list[Check]:
     out = []
-    for (verb, group, resource, namespaced), allowed in reviews:
-        what = f"{verb} {resource}{'.' + group if group else ''}"
-        where = f" in {namespace}" if namespaced else ""
+    for rule, allowed in reviews:
+        where = f" in {namespace}" if rule.namespaced else " (cluster-wide)"
         if allowed:
-            out.append(Check("access", what, None, "allowed" + where))
+            out.append(Check("access", rule.text, None, "allowed" + where))
         else:
-            out.append(Check("access", what, Severity.ERROR, "denied" + where,
-                             f"grant {{apiGroups: [\"{group}\"], resources: [\"{resource}\"], "
-                             f"verbs: [\"{verb}\"]}} in a {'Role' if namespaced else 'ClusterRole'}"))
+            out.append(Check("access", rule.text, Severity.ERROR, f"denied{where}; needed by "
+                             f"{rule.why}", rule.grant()))
     return out
+
+
+@dataclass(frozen=True)
+class Denied:
+    """A read the cluster refused (403): shown as a blocking row, not an abort."""
+
+    message: str
+    fix: str
 
 
 @dataclass(frozen=True)
@@ -251,19 +252,25 @@ class Result:
     checks: list[Check]
     eligible: list[str]
     ineligible: dict[str, str]
+    nodes_known: bool = True
 
     @property
     def blocked(self) -> bool:
         return any(c.blocks for c in self.checks) or not self.eligible
 
 
-def judge(version: dict[str, Any], nodes: list[dict[str, Any]], namespace: dict[str, Any] | None,
-          secrets: dict[str, dict[str, Any] | None],
-          reviews: list[tuple[tuple[str, str, str, bool], bool]], config: Any,
+def judge(version: dict[str, Any], nodes: list[dict[str, Any]] | Denied,
+          namespace: dict[str, Any] | Denied | None,
+          secrets: dict[str, dict[str, Any] | Denied | None],
+          reviews: list[tuple[Rule, bool]], config: Any,
           template: dict[str, Any]) -> Result:
     """Every check, from what the API answered; pure."""
     checks = [api_version_check(version)]
     eligible, ineligible = [], {}
+    if isinstance(nodes, Denied):
+        checks.append(Check("cluster", "nodes", Severity.ERROR,
+                            f"cannot list the nodes: {nodes.message}", nodes.fix))
+        nodes = []
     for node in nodes:
         why = eligibility(node, template["spec"])
         if why:
@@ -271,42 +278,59 @@ def judge(version: dict[str, Any], nodes: list[dict[str, Any]], namespace: dict[
             continue
         eligible.append(node["metadata"]["name"])
         checks += node_checks(node)
-    checks.append(namespace_check(namespace, config.namespace, config["namespace"]["create"],
-                                  template))
+    if isinstance(namespace, Denied):
+        checks.append(Check(f"namespace {config.namespace}", "pod security", Severity.ERROR,
+                            f"cannot read the namespace: {namespace.message}", namespace.fix))
+    else:
+        checks.append(namespace_check(namespace, config.namespace, config["namespace"]["create"],
+                                      template))
     checks += secret_checks(config["secrets"], secrets, config.namespace)
     checks += access_checks(reviews, config.namespace)
-    return Result(checks, eligible, ineligible)
+    known = not any(c.scope == "cluster" and c.name == "nodes" for c in checks)
+    return Result(checks, eligible, ineligible, known)
 
 
-def gather(cluster: Any, config: Any, template: dict[str, Any]) -> Result:
-    """Ask the API for what `judge` needs."""
+def gather(cluster: Any, config: Any, template: dict[str, Any],
+           objects: list[dict[str, Any]] | None = None) -> Result:
+    """Ask the API for what `judge` needs. A 403 on a read becomes a blocking row; the
+    rules reviewed are access.required(objects): what apply, selftest and upgrade send."""
     from zuul_k8s.cluster.client import ApiError, explain
 
+    if objects is None:
+        from zuul_k8s.render import render
+
+        objects = render(config)
     ns = config.namespace
+
+    def read(path: str, rule: Rule) -> dict[str, Any] | Denied | None:
+        try:
+            return cluster.get(path)
+        except ApiError as err:
+            if err.status != 403:
+                raise
+            return Denied(f"forbidden ({err.message})" if err.message else "forbidden",
+                          rule.grant())
+
     try:
         version = cluster.request("GET", "/version")
-        nodes = cluster.request("GET", "/api/v1/nodes").get("items", [])
-        namespace = cluster.get(f"/api/v1/namespaces/{ns}")
-        secrets: dict[str, dict[str, Any] | None] = {}
+        listing = read("/api/v1/nodes", Rule("list", "Node"))
+        nodes: list[dict[str, Any]] | Denied = (
+            listing if isinstance(listing, Denied) else (listing or {}).get("items", []))
+        namespace = read(f"/api/v1/namespaces/{ns}", Rule("get", "Namespace"))
+        secrets: dict[str, dict[str, Any] | Denied | None] = {}
         for ref in config["secrets"].values():
             if namespace is not None:
-                secrets[ref["name"]] = cluster.get(f"/api/v1/namespaces/{ns}/secrets/{ref['name']}")
+                secrets[ref["name"]] = read(f"/api/v1/namespaces/{ns}/secrets/{ref['name']}",
+                                            Rule("get", "Secret"))
             else:
                 secrets[ref["name"]] = None
         reviews = []
-        for verb, group, resource, namespaced in REQUIRED_ACCESS:
-            plural, _, sub = resource.partition("/")
-            attrs = {"verb": verb, "group": group, "resource": plural}
-            if sub:
-                attrs["subresource"] = sub
-            if namespaced:
-                attrs["namespace"] = ns
+        for rule in access.required(objects):
             answer = cluster.request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
                                      body={"apiVersion": "authorization.k8s.io/v1",
                                            "kind": "SelfSubjectAccessReview",
-                                           "spec": {"resourceAttributes": attrs}})
-            reviews.append(((verb, group, resource, namespaced),
-                            bool(answer.get("status", {}).get("allowed"))))
+                                           "spec": {"resourceAttributes": rule.attributes(ns)}})
+            reviews.append((rule, bool(answer.get("status", {}).get("allowed"))))
     except ApiError as err:
         raise explain(err, cluster.server, "preflight") from None
     return judge(version, nodes, namespace, secrets, reviews, config, template)
@@ -328,8 +352,11 @@ def table(result: Result) -> str:
         lines.append(f"\nnode {name}: not eligible for the executor ({why})")
     errors = [c for c in result.checks if c.blocks]
     warnings = [c for c in result.checks if c.severity is Severity.WARNING]
-    if not result.eligible:
-        lines.append("\nno node can run the executor: check scheduling.nodeSelector/tolerations")
+    if not result.nodes_known:
+        lines.append("\nthe nodes could not be listed: the executor's nodes are unchecked")
+    elif not result.eligible:
+        lines.append("\nno node can run the executor: check scheduling.nodeSelector/tolerations "
+                     "(and cordoned nodes)")
     verdict = "BLOCKED" if result.blocked else "READY"
     lines.append(f"\nverdict: {verdict}: {len(errors)} blocking, {len(warnings)} warning(s), "
                  f"{len(result.eligible)} eligible node(s)")

@@ -87,8 +87,29 @@ def selector(workload: dict[str, Any]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
+def condition(workload: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    return next((c for c in (workload.get("status") or {}).get("conditions") or []
+                 if c.get("type") == kind), None)
+
+
+def owned_replicasets(cluster: Cluster, workload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Deployment's ReplicaSets (by ownerReference), newest first."""
+    namespace, uid = workload["metadata"]["namespace"], workload["metadata"].get("uid")
+    sets = cluster.request("GET", f"/apis/apps/v1/namespaces/{namespace}/replicasets",
+                           {"labelSelector": selector(workload)}).get("items", [])
+    mine = [r for r in sets if any(o.get("uid") == uid and o.get("kind") == workload["kind"]
+                                   for o in r["metadata"].get("ownerReferences") or [])]
+    return sorted(mine, key=lambda r: r["metadata"].get("creationTimestamp") or "", reverse=True)
+
+
 def stuck(cluster: Cluster, workload: dict[str, Any]) -> list[str]:
-    """Explanations for the workload's pods that are not running (and its own events)."""
+    """Explanations for the workload's pods that are not running, else for the pods that
+    were never created.
+
+    A Deployment's pods are created by its ReplicaSets: a pod admission denies leaves a
+    FailedCreate event on the ReplicaSet and a ReplicaFailure condition on the Deployment
+    (the deployment controller copies it up); a StatefulSet records FailedCreate on itself.
+    """
     namespace = workload["metadata"]["namespace"]
     pods = cluster.request("GET", f"/api/v1/namespaces/{namespace}/pods",
                            {"labelSelector": selector(workload)}).get("items", [])
@@ -99,12 +120,21 @@ def stuck(cluster: Cluster, workload: dict[str, Any]) -> list[str]:
         why = podstatus.explain(pod, podstatus.events_for(cluster, namespace, pod["metadata"]["name"]))
         if why:
             out.append(f"pod {pod['metadata']['name']}: {why}")
-    if not out:
-        why = podstatus.explain(None, podstatus.events_for(
-            cluster, namespace, workload["metadata"]["name"]))
-        if why:
-            out.append(f"{ref(workload)}: {why}")
-    return out
+    if out:
+        return out
+    events = podstatus.events_for(cluster, namespace, workload["metadata"]["name"])
+    if workload["kind"] == "Deployment":
+        failure = condition(workload, "ReplicaFailure")
+        if failure and failure.get("status") == "True":
+            events.append({"type": "Warning", "reason": failure.get("reason", "FailedCreate"),
+                           "message": failure.get("message", "")})
+        for replicaset in owned_replicasets(cluster, workload):
+            name = replicaset["metadata"]["name"]
+            why = podstatus.explain(None, podstatus.events_for(cluster, namespace, name))
+            if why:
+                return [f"ReplicaSet {namespace}/{name}: {why}"]
+    why = podstatus.explain(None, events)
+    return [f"{ref(workload)}: {why}"] if why else []
 
 
 def follow(cluster: Cluster, workload: dict[str, Any], out: Callable[[str], None],
@@ -139,11 +169,17 @@ def follow(cluster: Cluster, workload: dict[str, Any], out: Callable[[str], None
             last_line = line
         if draining:
             state = replace(state, total=state.total + draining)
-        if not state.done and time.monotonic() > deadline:
+        progressing = condition(current, "Progressing") or {}
+        gave_up = (state.observed and progressing.get("status") == "False"
+                   and progressing.get("reason") == "ProgressDeadlineExceeded")
+        if not state.done and (gave_up or time.monotonic() > deadline):
             reasons = stuck(cluster, current) or [
                 "no pod reports a reason; see `kubectl describe` of the workload and its pods"]
-            raise UserError([Problem(ref(workload), "", f"the rollout did not finish within "
-                                     f"{timeout:.0f}s ({state.line()})")]
+            head = (f"the rollout stopped: ProgressDeadlineExceeded after "
+                    f"{current['spec'].get('progressDeadlineSeconds', 600)}s without progress "
+                    f"({state.line()})" if gave_up else
+                    f"the rollout did not finish within {timeout:.0f}s ({state.line()})")
+            raise UserError([Problem(ref(workload), "", head)]
                             + [Problem(ref(workload), "", r) for r in reasons])
         return state
 
@@ -159,15 +195,21 @@ def follow(cluster: Cluster, workload: dict[str, Any], out: Callable[[str], None
             state = check()
             if state.done:
                 return state
-            for event in cluster.watch(pods_path, timeout_seconds=watch_seconds,
-                                       labelSelector=selector(workload), resourceVersion=version):
-                if event.get("type") == "ERROR":  # 410 Gone: list again
-                    version = None
-                    break
-                version = event["object"]["metadata"].get("resourceVersion", version)
-                for line in pod_lines(seen, event, time.monotonic(), started):
-                    out(line)
-                if check().done:
-                    return progress(cluster.get(path) or workload)
+            try:
+                for event in cluster.watch(pods_path, timeout_seconds=watch_seconds,
+                                           labelSelector=selector(workload),
+                                           resourceVersion=version):
+                    if event.get("type") == "ERROR":  # 410 Gone as an event: list again
+                        version = None
+                        break
+                    version = event["object"]["metadata"].get("resourceVersion", version)
+                    for line in pod_lines(seen, event, time.monotonic(), started):
+                        out(line)
+                    if check().done:
+                        return progress(cluster.get(path) or workload)
+            except ApiError as err:
+                if err.status != 410:  # 410 Gone as the answer: the history is compacted
+                    raise
+                version = None
     except ApiError as err:
         raise explain(err, cluster.server, ref(workload)) from None

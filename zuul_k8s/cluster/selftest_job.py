@@ -31,10 +31,16 @@ TTL_SECONDS = 600  # the cluster removes a leftover Job even if the kit could no
 RUN_LABEL = "zuul-k8s.io/selftest-run"
 NODE_ANNOTATION = "zuul-k8s.io/selftest-node"
 # Pod spec fields of the executor the probe keeps: what decides whether bwrap works,
-# and where the pod runs. Volumes (Secrets), probes and ports are the executor's own.
+# where the pod runs and how its image is pulled (the ServiceAccount's imagePullSecrets
+# too). Secret volumes, probes and ports are the executor's own.
 KEPT_POD_FIELDS = ("hostUsers", "securityContext", "nodeSelector", "tolerations", "affinity",
-                   "priorityClassName", "runtimeClassName", "imagePullSecrets",
-                   "automountServiceAccountToken", "enableServiceLinks")
+                   "priorityClassName", "runtimeClassName", "serviceAccountName",
+                   "imagePullSecrets", "automountServiceAccountToken", "enableServiceLinks")
+# Executor volumes the probe's pod mounts too, where the executor mounts them: with
+# hostUsers: false every volume's filesystem must support idmap mounts (facts.md), so the
+# Job exercises the state volume's kind. A PVC (StatefulSet volumeClaimTemplates) is not
+# copied: the Job would need a claim of its own.
+KEPT_VOLUME_KINDS = ("emptyDir",)
 KEPT_CONTAINER_FIELDS = ("name", "image", "imagePullPolicy", "securityContext", "resources")
 
 
@@ -72,10 +78,17 @@ def build(workload: dict[str, Any], image: str | None, nodes: list[str | None], 
         if image:
             container["image"] = image
         container["command"] = ["python3", f"{PROBE_DIR}/{PROBE_FILE}"]
-        container["volumeMounts"] = [{"name": "probe", "mountPath": PROBE_DIR, "readOnly": True}]
+        kept = [copy.deepcopy(v) for v in template["spec"].get("volumes") or []
+                if any(kind in v for kind in KEPT_VOLUME_KINDS)]
+        kept_names = {v["name"] for v in kept}
+        container["volumeMounts"] = [
+            {"name": "probe", "mountPath": PROBE_DIR, "readOnly": True},
+            *(copy.deepcopy(m) for m in executor.get("volumeMounts") or []
+              if m.get("name") in kept_names)]
         spec.update({"restartPolicy": "Never", "terminationGracePeriodSeconds": 5,
                      "containers": [container],
-                     "volumes": [{"name": "probe", "configMap": {"name": name, "defaultMode": 0o444}}]})
+                     "volumes": [{"name": "probe", "configMap": {"name": name, "defaultMode": 0o444}},
+                                 *kept]})
         if node:
             _pin_to_node(spec, node)
         annotations = {NODE_ANNOTATION: node} if node else {}
@@ -206,12 +219,14 @@ def run(cluster: Cluster, workload: dict[str, Any], *, image: str | None = None,
     created: list[dict[str, Any]] = []
     try:
         for obj in [configmap, *jobs]:
+            # Recorded before the request: a Ctrl-C while the PATCH is in flight (the server
+            # may have created it already) still deletes it; deleting a missing one is fine.
+            created.append(obj)
             try:
                 cluster.request("PATCH", object_path(obj), {"fieldManager": FIELD_MANAGER},
                                 obj, APPLY_PATCH)
             except ApiError as err:
                 raise explain(err, cluster.server, ref(obj)) from None
-            created.append(obj)
         say(f"self-test {run_id}: {len(jobs)} Job(s) in namespace "
             f"{configmap['metadata']['namespace']}, image "
             f"{jobs[0]['spec']['template']['spec']['containers'][0]['image']}")
