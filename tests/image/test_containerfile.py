@@ -3,8 +3,10 @@
 The base is built here (tests/image/base.py) and passed as BASE_IMAGE; nothing
 is pulled (`--pull=never`). pip inside the build reaches PyPI through this
 machine's proxy, so the host's CA bundle goes in as the `pip-ca` build secret.
-First build about 2.5 min (the dependency layer); podman's layer cache makes a
-rebuild with the same pyproject.toml take seconds.
+On a fresh machine: base image about 2 min, kit image about 2.5 min (the
+dependency layer, from PyPI). podman's layer cache keeps that layer until
+pyproject.toml changes: after a code edit the build takes about 40 s, unchanged
+about 20 s; the tests themselves about 20 s.
 """
 
 from __future__ import annotations
@@ -122,6 +124,33 @@ def test_render_in_the_image_is_the_checkouts_render(podman: Podman, image: str)
     outside = host_kit("render")
     assert outside.returncode == 0, outside.stderr
     assert inside.stdout == outside.stdout
+
+
+PACKAGE_DIGESTS = """\
+import hashlib, json, pathlib, sys
+root = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else pathlib.Path(__import__("zuul_k8s").__file__).parent
+print(json.dumps({str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+                  for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}))
+"""
+
+
+def test_the_image_carries_the_checkouts_kit(podman: Podman, image: str) -> None:
+    """Every file of the installed package is the checkout's, and no module is missing.
+
+    Guards the layer cache: a stale kit layer would pass the render test as long as
+    rendering did not change.
+    """
+    inside = podman("run", "--rm", "--entrypoint", "python3", image, "-c", PACKAGE_DIGESTS)
+    assert inside.returncode == 0, inside.stderr
+    installed: dict[str, str] = json.loads(inside.stdout)
+    outside = subprocess.run(
+        [str(REPO / ".venv/bin/python"), "-c", PACKAGE_DIGESTS, str(REPO / "zuul_k8s")],
+        capture_output=True, text=True, check=True,
+    )
+    checkout: dict[str, str] = json.loads(outside.stdout)
+    assert {name: digest for name, digest in installed.items() if checkout.get(name) != digest} == {}
+    modules = {name for name in checkout if name.endswith(".py")}
+    assert modules and modules <= installed.keys(), sorted(modules - installed.keys())
 
 
 def test_validate_in_the_image_passes_the_example_config(podman: Podman, image: str) -> None:

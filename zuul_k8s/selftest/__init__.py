@@ -6,6 +6,7 @@
 - output.py: the report and its diagnoses as a table or JSON;
 - podman.py: a pod's security settings as podman flags (pure);
 - local.py: running the probe under podman, the way the pod would run it.
+- troubleshooting.py: docs/troubleshooting.md, generated from the diagnosis rules.
 """
 
 from __future__ import annotations
