@@ -12,14 +12,13 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-from zuul_k8s import schemas, yamlio
+from zuul_k8s import examples, schemas, yamlio
 from zuul_k8s.errors import Problem, UserError, dotted
-from zuul_k8s.schema_errors import StrictValidator, to_problems, yaml_key
+from zuul_k8s.schema_errors import StrictValidator, non_string_keys, to_problems, yaml_key
 
-EXAMPLE = Path(__file__).resolve().parent / "examples" / "config.yaml"
+EXAMPLE = examples.CONFIG
 SCHEMA_NAME = "config.schema.json"
 BUILTIN = "(built-in example)"
 
@@ -82,20 +81,13 @@ def without_nulls(value: Any) -> Any:
     return value
 
 
-def _key_problems(value: Any, path: list[str | int], source: str) -> list[Problem]:
+def _key_problems(value: Any, source: str) -> list[Problem]:
     """Keys must be strings: YAML reads `1:`, `true:` or `null:` as other types."""
     out = []
-    if isinstance(value, dict):
-        for key, sub in value.items():
-            if not isinstance(key, str):
-                text, kind = yaml_key(key)
-                out.append(Problem(source, dotted(path) or "(top)",
-                                   f"key {text} ({kind}) is not a string; quote it: \"{text}\""))
-            else:
-                out += _key_problems(sub, [*path, key], source)
-    elif isinstance(value, list):
-        for index, sub in enumerate(value):
-            out += _key_problems(sub, [*path, index], source)
+    for path, key in non_string_keys(value):
+        text, kind = yaml_key(key)
+        out.append(Problem(source, dotted(path) or "(top)",
+                           f"key {text} ({kind}) is not a string; quote it: \"{text}\""))
     return out
 
 
@@ -189,7 +181,7 @@ def parse(raw: Any, source: str) -> Config:
         raise UserError(
             Problem(source, "(top)", f"expected a mapping of config keys, got {type(raw).__name__}")
         )
-    key_problems = _key_problems(raw, [], source)
+    key_problems = _key_problems(raw, source)
     raw = _string_keys(raw)  # reported above; the rest is checked as usual, so every error shows at once
     errors = list(_validator().iter_errors(raw))
     invalid = [path for error in errors for path in _invalid_paths(error)]

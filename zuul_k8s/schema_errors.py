@@ -8,6 +8,7 @@ defaults differ on both in ways that let bad input through (see below).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -32,6 +33,23 @@ def yaml_key(key: Any) -> tuple[str, str]:
     if isinstance(key, bool):
         return str(key).lower(), "bool"
     return shown(key), type(key).__name__
+
+
+def non_string_keys(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+    """(path of the mapping, key) for every key that is not a string, at any depth.
+
+    YAML reads `1:`, `true:` or `null:` as other types; JSON, which the kit's schemas
+    and the API server read, has only string keys.
+    """
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            if isinstance(key, str):
+                yield from non_string_keys(sub, (*path, key))
+            else:
+                yield path, key
+    elif isinstance(value, list):
+        for index, sub in enumerate(value):
+            yield from non_string_keys(sub, (*path, index))
 
 
 def short_message(error: ValidationError) -> str:

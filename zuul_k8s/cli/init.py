@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from zuul_k8s import examples
 from zuul_k8s.errors import EXIT_OK, Problem, UserError
 
 DEFAULT_PATH = "zuul-k8s.yaml"
-# zuul_k8s.config.EXAMPLE, named here so init does not load the config's jsonschema.
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "config.yaml"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if target.exists() and not args.force:
         raise UserError(Problem(args.path, "", "exists already; pass --force to overwrite it"))
     try:
-        target.write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+        target.write_text(examples.CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
     except OSError as exc:
         raise UserError(Problem(args.path, "", f"cannot write: {exc.strerror}")) from None
     print(f"wrote {args.path}; edit it, then: zuul-k8s validate -c {args.path}")

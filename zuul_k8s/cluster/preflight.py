@@ -291,15 +291,11 @@ def judge(version: dict[str, Any], nodes: list[dict[str, Any]] | Denied,
 
 
 def gather(cluster: Any, config: Any, template: dict[str, Any],
-           objects: list[dict[str, Any]] | None = None) -> Result:
+           objects: list[dict[str, Any]]) -> Result:
     """Ask the API for what `judge` needs. A 403 on a read becomes a blocking row; the
     rules reviewed are access.required(objects): what apply, selftest and upgrade send."""
     from zuul_k8s.cluster.client import ApiError, explain
 
-    if objects is None:
-        from zuul_k8s.render import render
-
-        objects = render(config)
     ns = config.namespace
 
     def read(path: str, rule: Rule) -> dict[str, Any] | Denied | None:

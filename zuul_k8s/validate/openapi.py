@@ -18,7 +18,7 @@ from referencing import Registry, Resource
 
 from zuul_k8s.errors import dotted
 from zuul_k8s.findings import Finding, Severity
-from zuul_k8s.schema_errors import EcmaValidator, short_message, shown, yaml_key
+from zuul_k8s.schema_errors import EcmaValidator, non_string_keys, short_message, shown, yaml_key
 from zuul_k8s.workloads import object_name
 
 SCHEMA_PACKAGE = "kubernetes_validate"
@@ -106,21 +106,14 @@ def _explain(error: Any) -> list[tuple[list[str | int], str]]:
     return [(path, short_message(error))]
 
 
-def _key_findings(kind: str, name: str, value: Any, path: list[str | int]) -> list[Finding]:
+def _key_findings(kind: str, name: str, obj: dict[str, Any]) -> list[Finding]:
     """JSON has only string keys: YAML's `1:` or `null:` cannot reach the API server as written."""
     out = []
-    if isinstance(value, dict):
-        for key, sub in value.items():
-            if isinstance(key, str):
-                out += _key_findings(kind, name, sub, [*path, key])
-            else:
-                text, key_type = yaml_key(key)
-                out.append(Finding(Severity.ERROR, SOURCE, "key", kind, name, dotted(path) or "(top)",
-                                   f"key {text} ({key_type}) is not a string: JSON, which the API "
-                                   "server reads, has only string keys", f"quote the key: \"{text}\""))
-    elif isinstance(value, list):
-        for index, sub in enumerate(value):
-            out += _key_findings(kind, name, sub, [*path, index])
+    for path, key in non_string_keys(obj):
+        text, key_type = yaml_key(key)
+        out.append(Finding(Severity.ERROR, SOURCE, "key", kind, name, dotted(path) or "(top)",
+                           f"key {text} ({key_type}) is not a string: JSON, which the API "
+                           "server reads, has only string keys", f"quote the key: \"{text}\""))
     return out
 
 
@@ -148,7 +141,7 @@ def findings(objects: list[dict[str, Any]], minor: int) -> list[Finding]:
                                "not a Kubernetes object: needs string `apiVersion` and `kind`",
                                "add apiVersion and kind"))
             continue
-        keys = _key_findings(kind, name, obj, [])
+        keys = _key_findings(kind, name, obj)
         if keys:
             out += keys
             continue
