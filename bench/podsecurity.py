@@ -1,6 +1,6 @@
 """How fast the Pod Security engine judges objects: the whole upstream fixture set.
 
-Loads every file under ../shared/fixtures/pod-security once, then evaluates
+Loads every file under $ZUUL_K8S_FIXTURES/pod-security (default ../shared/fixtures) once, then evaluates
 all of them (each at its own level and version) in several timed rounds, and
 prints a table: figure, median, min, max, target. Loading YAML is not timed:
 the figure is the engine's, which `zuul-k8s validate` runs on every object.
@@ -10,6 +10,7 @@ the figure is the engine's, which `zuul-k8s validate` runs on every object.
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -20,7 +21,9 @@ import yaml
 
 from zuul_k8s.podsecurity import evaluate_object, findings
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "pod-security"
+# The same location the tests read (tests/tools.py): ZUUL_K8S_FIXTURES, else ../shared/fixtures.
+FIXTURES = Path(os.environ.get("ZUUL_K8S_FIXTURES")
+                or Path(__file__).resolve().parents[1].parent / "shared" / "fixtures") / "pod-security"
 ROUNDS = 7
 QUICK_ROUNDS = 3
 # `validate` judges tens of objects; 5,000/s keeps even a 1,000-object kustomize

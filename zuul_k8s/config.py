@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from zuul_k8s import examples, schemas, yamlio
+from zuul_k8s import examples, networkpolicy, schemas, yamlio
+from zuul_k8s import mounts as site
 from zuul_k8s.errors import Problem, UserError, dotted
 from zuul_k8s.schema_errors import StrictValidator, non_string_keys, to_problems, yaml_key
 
@@ -121,6 +122,37 @@ def _reserved_labels(data: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+# Annotations that would set what `isolation` decides, or the kit's own (the
+# zuul.conf checksum): (key prefix, why and the fix). The AppArmor annotation is
+# still read, and the API server refuses pods whose annotation and field differ;
+# the seccomp annotations are deprecated and only mislead whoever reads the pod.
+RESERVED_ANNOTATIONS: tuple[tuple[str, str], ...] = (
+    ("container.apparmor.security.beta.kubernetes.io/",
+     "would set an AppArmor profile beside the one isolation.apparmor sets; remove it and set isolation.apparmor"),
+    ("seccomp.security.alpha.kubernetes.io/",
+     "would name a seccomp profile beside the one isolation.seccomp sets; remove it and set isolation.seccomp"),
+    ("container.seccomp.security.alpha.kubernetes.io/",
+     "would name a seccomp profile beside the one isolation.seccomp sets; remove it and set isolation.seccomp"),
+    # CRI-O acts on these where its runtime config allows them (crio.conf
+    # `allowed_annotations`): devices, user namespace modes, cgroup and seccomp settings.
+    ("io.kubernetes.cri-o.",
+     "is read by CRI-O, where allowed, to change devices, the user namespace or seccomp beside what the "
+     "kit renders; remove it"),
+    ("zuul-k8s.io/", "is the kit's own annotation (the zuul.conf checksum follows --zuul-conf); remove it"),
+)
+
+
+def _reserved_annotations(data: dict[str, Any]) -> list[tuple[str, str]]:
+    out = []
+    for field in ("annotations", "podAnnotations"):
+        annotations = data.get(field)
+        for key in annotations if isinstance(annotations, dict) else ():
+            for prefix, why in RESERVED_ANNOTATIONS:
+                if isinstance(key, str) and key.startswith(prefix):
+                    out.append((f"{field}.{key}", why))
+    return out
+
+
 @dataclass(frozen=True)
 class Rule:
     """A rule that spans several keys, which JSON Schema would state only obscurely."""
@@ -161,7 +193,17 @@ def _rule_problems(raw: dict[str, Any], invalid: list[tuple[str, ...]], source: 
             continue
         if rule.broken(data):
             out.append(Problem(source, rule.path, rule.message))
-    return out + [Problem(source, path, message) for path, message in _reserved_labels(data)]
+    found = (_reserved_labels(data) + _reserved_annotations(data) + site.entry_problems(data)
+             + networkpolicy.cidr_problems(data))
+    return out + [Problem(source, path, message) for path, message in found]
+
+
+def _site_clashes(config: Config) -> list[Problem]:
+    """`mounts` paths and `env` names the rendered pod already uses (the kit's own, or an earlier entry)."""
+    from zuul_k8s.render import executor_container  # render reads Config: import it here, not at the top
+
+    kit = executor_container(Config(config.source, {**config.data, "mounts": [], "env": [], "envFrom": []}))
+    return [Problem(config.source, path, message) for path, message in site.clashes(kit, config)]
 
 
 def _invalid_paths(error: Any) -> list[tuple[str, ...]]:
@@ -189,7 +231,11 @@ def parse(raw: Any, source: str) -> Config:
     if problems:
         raise UserError(problems)
     data = without_nulls(with_defaults(schemas.load(SCHEMA_NAME), raw))
-    return Config(source=source, data=data)
+    config = Config(source=source, data=data)
+    clashes = _site_clashes(config)
+    if clashes:
+        raise UserError(clashes)
+    return config
 
 
 def load_config(path: str | None) -> Config:

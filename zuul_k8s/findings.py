@@ -25,10 +25,19 @@ class Finding:
     path: str  # dotted JSON path inside the object
     message: str
     fix: str = ""
+    # A finding about a file (zuul.conf) rather than an object: located as FILE:PATH;
+    # kind/name then name the object it was checked against.
+    file: str = ""
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.path}" if self.file else f"{self.kind}/{self.name}: {self.path}"
 
     def as_dict(self) -> dict[str, str]:
         data = asdict(self)
         data["severity"] = self.severity.value
+        if not self.file:
+            del data["file"]
         return data
 
 
@@ -41,7 +50,7 @@ def format_text(findings: list[Finding]) -> str:
         return "ok: no findings\n"
     lines = []
     for f in findings:
-        lines.append(f"{f.severity.value}: {f.kind}/{f.name}: {f.path}: {f.message} [{f.source}/{f.rule}]")
+        lines.append(f"{f.severity.value}: {f.location}: {f.message} [{f.source}/{f.rule}]")
         if f.fix:
             lines.append(f"  fix: {f.fix}")
     errors = sum(f.severity is Severity.ERROR for f in findings)

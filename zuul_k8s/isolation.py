@@ -73,6 +73,50 @@ CONTAINER_SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
+# Pod spec fields that hand the node's namespaces to the pod, and so to every job
+# (bwrap shares the pod's network: `--share-net`). Here `value` is what must NOT be
+# set. The API server also refuses each of them beside hostUsers: false
+# (kubernetes.io user-namespaces docs), which the executor needs.
+HOST_NAMESPACES: tuple[Setting, ...] = tuple(
+    Setting(
+        "hostNamespace",
+        (field,),
+        True,
+        Severity.ERROR,
+        f"{field}: true shares the node's {what} with the executor and its jobs ({why}); the API "
+        "server also refuses it together with hostUsers: false",
+        f"remove {field} (the executor needs none of the node's namespaces)",
+    )
+    for field, what, why in (
+        ("hostNetwork", "network", "a job can reach every service listening on the node and the "
+         "cloud metadata service, past any NetworkPolicy"),
+        ("hostPID", "process table", "the executor sees and may signal every process on the node"),
+        ("hostIPC", "IPC namespace", "shared memory of every host process"),
+    )
+)
+
+# Volume types that reach into the node's own file system: (why, fix).
+NODE_VOLUMES: dict[str, tuple[str, str]] = {
+    "hostPath": (
+        "a hostPath volume puts the node's file system in the executor: a job that gets past bwrap "
+        "reads or writes the node",
+        "use a Secret, ConfigMap, emptyDir or PVC volume (the kit's `mounts` and `state` keys)",
+    ),
+}
+
+# Mount propagation that carries mounts made in the container back to the node;
+# the API server allows it only in privileged containers.
+NODE_PROPAGATION = "Bidirectional"
+
+# SELinux types that lift confinement altogether (container-selinux: spc_t is the
+# "super privileged container" type; unconfined_t is no policy). Baseline allows
+# only container_t, container_init_t, container_kvm_t and container_engine_t.
+UNCONFINED_SELINUX_TYPES = ("spc_t", "unconfined_t")
+
+# The AppArmor annotation (before the appArmorProfile field, still read):
+# `container.apparmor.security.beta.kubernetes.io/<container>: unconfined`.
+APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
+
 # The one capability bwrap may need: writing a uid map that maps root needs
 # CAP_SETFCAP (design.md gate 2); a non-root executor needs none.
 ROOT_ONLY_CAPABILITIES = ("SETFCAP",)

@@ -8,7 +8,9 @@ from typing import Any
 from zuul_k8s import yamlio
 from zuul_k8s.errors import Problem, UserError
 
-HEADER = "# Rendered by zuul-k8s; do not edit: change the config and run `zuul-k8s render -o {dir}`.\n"
+# No path in the header: the same config gives the same bytes whatever the
+# directory is called (and wherever it is), so a moved or renamed base does not drift.
+HEADER = "# Rendered by zuul-k8s; do not edit: change the config and run `zuul-k8s render -o DIR` again.\n"
 KUSTOMIZATION = "kustomization.yaml"
 
 
@@ -16,23 +18,22 @@ def file_name(obj: dict[str, Any]) -> str:
     return f"{obj['kind'].lower()}.yaml"
 
 
-def kustomize_base(objects: list[dict[str, Any]], directory: str) -> dict[str, str]:
+def kustomize_base(objects: list[dict[str, Any]]) -> dict[str, str]:
     """File name -> content of a kustomize base holding the objects (pure)."""
-    header = HEADER.format(dir=directory)
-    files = {file_name(obj): header + yamlio.dump(obj) for obj in objects}
+    files = {file_name(obj): HEADER + yamlio.dump(obj) for obj in objects}
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "resources": list(files),
     }
-    files[KUSTOMIZATION] = header + yamlio.dump(kustomization)
+    files[KUSTOMIZATION] = HEADER + yamlio.dump(kustomization)
     return files
 
 
 def write_base(objects: list[dict[str, Any]], directory: str) -> list[str]:
     """Write the base; remove files an earlier render wrote that are no longer wanted."""
     root = Path(directory)
-    files = kustomize_base(objects, directory)
+    files = kustomize_base(objects)
     try:
         root.mkdir(parents=True, exist_ok=True)
         for stale in root.glob("*.yaml"):

@@ -13,18 +13,20 @@ import copy
 import hashlib
 from typing import Any
 
-from zuul_k8s import isolation
+from zuul_k8s import executor_process as daemon
+from zuul_k8s import isolation, networkpolicy
+from zuul_k8s import mounts as site
 from zuul_k8s.config import Config
 
 Obj = dict[str, Any]
 
 PSA_LABEL = "pod-security.kubernetes.io"
 CHECKSUM_ANNOTATION = "zuul-k8s.io/zuul-conf-sha256"
-STATE_PATH = "/var/lib/zuul"
+STATE_PATH = daemon.STATE_PATH
 CONFIG_DIR = "/etc/zuul"
-SSH_DIR = "/var/lib/zuul/ssh"
+SSH_DIR = daemon.SSH_DIR
 TLS_DIR = "/tls/client"
-SECRET_MODE = 0o440  # readable by the executor through fsGroup, by no one else
+SECRET_MODE = daemon.SECRET_MODE  # readable by the executor through fsGroup, by no one else
 
 
 def selector_labels(config: Config) -> dict[str, str]:
@@ -92,6 +94,9 @@ def headless_service(config: Config) -> Obj:
         "metadata": _metadata(config, config.name),
         "spec": {
             "clusterIP": "None",
+            # A draining executor is not ready, but zuul-web still streams its
+            # running builds' logs: its DNS name must stay while it drains.
+            "publishNotReadyAddresses": True,
             "selector": selector_labels(config),
             "ports": [
                 {
@@ -103,6 +108,10 @@ def headless_service(config: Config) -> Obj:
             ],
         },
     }
+
+
+def network_policy(config: Config) -> Obj:
+    return networkpolicy.network_policy(config, _metadata(config, config.name), selector_labels(config))
 
 
 def pod_disruption_budget(config: Config) -> Obj:
@@ -126,6 +135,8 @@ def container_security_context(config: Config) -> Obj:
         set_path(context, setting.path, setting.value)
     if config.runs_as_root:
         context["capabilities"]["add"] = list(isolation.ROOT_ONLY_CAPABILITIES)
+    if daemon.READ_ONLY_ROOT:
+        context["readOnlyRootFilesystem"] = True
     return context
 
 
@@ -134,7 +145,12 @@ def pod_security_context(config: Config) -> Obj:
     context: Obj = {"runAsUser": user["uid"], "runAsGroup": user["gid"]}
     if not config.runs_as_root:
         context["runAsNonRoot"] = True
-    context["fsGroup"] = user["fsGroup"]
+        # Root needs no group ownership, and an fsGroup would make root's own
+        # SSH key group-readable, which ssh-add refuses (executor_process.py).
+        context["fsGroup"] = user["fsGroup"]
+        # Re-own a volume only when its top is not ours yet: a PVC's git cache
+        # is not walked file by file on every start.
+        context["fsGroupChangePolicy"] = "OnRootMismatch"
     context["seccompProfile"] = {"type": iso["seccomp"]}
     if iso["seccomp"] == "Localhost":
         context["seccompProfile"]["localhostProfile"] = iso["seccompProfile"]
@@ -161,13 +177,32 @@ def _hostname_env(config: Config) -> list[Obj]:
     return [{"name": "ZUUL_EXECUTOR_HOSTNAME", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]
 
 
-def _probe(path: str) -> Obj:
+def _probes() -> Obj:
+    """Zuul's health endpoints on the prometheus port (zuul.conf must set prometheus_port)."""
     return {
-        "httpGet": {"path": path, "port": "prometheus"},
-        "periodSeconds": 10,
-        "timeoutSeconds": 5,
-        "failureThreshold": 3,
+        probe.field: {
+            "httpGet": {"path": probe.path, "port": "prometheus"},
+            "periodSeconds": probe.period,
+            "timeoutSeconds": probe.timeout,
+            "failureThreshold": probe.failures,
+        }
+        for probe in daemon.PROBES
     }
+
+
+def _resources(config: Config) -> Obj:
+    """The config's resources, plus an ephemeral-storage request that reserves the state's disk.
+
+    An emptyDir state lives on the node's disk, where Zuul's hdd governor sees
+    it; the request makes the scheduler place the executor only where that much
+    is free. No limit and no sizeLimit: crossing either evicts the pod with
+    every running build, and Zuul cannot see either one coming.
+    """
+    resources = copy.deepcopy(config["resources"])
+    if config["state"]["type"] == "emptyDir":
+        requests = resources.setdefault("requests", {})
+        requests.setdefault("ephemeral-storage", config["state"]["size"])
+    return resources
 
 
 def executor_container(config: Config) -> Obj:
@@ -175,33 +210,38 @@ def executor_container(config: Config) -> Obj:
     mounts: list[Obj] = [
         {"name": "zuul-config", "mountPath": f"{CONFIG_DIR}/zuul.conf", "subPath": "zuul.conf", "readOnly": True},
         {"name": "state", "mountPath": STATE_PATH},
+        {"name": "tmp", "mountPath": daemon.TMP_PATH},
     ]
     if "sshKey" in secrets:
         mounts.append({"name": "ssh-key", "mountPath": SSH_DIR, "readOnly": True})
     if "zookeeperTls" in secrets:
         mounts.append({"name": "zookeeper-tls", "mountPath": TLS_DIR, "readOnly": True})
+    mounts += site.volume_mounts(config)
     container: Obj = {
         "name": isolation.EXECUTOR_CONTAINER,
         "image": config["image"],
         "imagePullPolicy": config["imagePullPolicy"],
-        "command": ["zuul-executor", "-f", "-c", f"{CONFIG_DIR}/zuul.conf"],
-        "env": _hostname_env(config),
+        "command": list(daemon.INIT_COMMAND),
+        "args": list(daemon.EXECUTOR_ARGS),
+        "env": [{"name": "HOME", "value": daemon.HOME}, *_hostname_env(config), *site.env(config)],
         "ports": [
             {"name": "finger", "containerPort": config["ports"]["finger"], "protocol": "TCP"},
             {"name": "prometheus", "containerPort": config["ports"]["prometheus"], "protocol": "TCP"},
         ],
-        "readinessProbe": _probe("/health/ready"),
-        "livenessProbe": _probe("/health/live"),
+        **_probes(),
         "securityContext": container_security_context(config),
         "volumeMounts": mounts,
     }
-    if config["resources"]:
-        container["resources"] = copy.deepcopy(config["resources"])
+    if config["envFrom"]:
+        container["envFrom"] = site.env_from(config)
+    resources = _resources(config)
+    if resources:
+        container["resources"] = resources
     return container
 
 
-def _secret_volume(name: str, secret: str, items: list[tuple[str, str]]) -> Obj:
-    source: Obj = {"secretName": secret, "defaultMode": SECRET_MODE}
+def _secret_volume(name: str, secret: str, items: list[tuple[str, str]], mode: int = SECRET_MODE) -> Obj:
+    source: Obj = {"secretName": secret, "defaultMode": mode}
     if items:
         source["items"] = [{"key": key, "path": path} for key, path in items]
     return {"name": name, "secret": source}
@@ -215,20 +255,21 @@ def volumes(config: Config) -> list[Obj]:
         )
     ]
     if state["type"] == "emptyDir":
-        out.append({"name": "state", "emptyDir": {"sizeLimit": state["size"]}})
+        out.append({"name": "state", "emptyDir": {}})  # no sizeLimit: see _resources
+    out.append({"name": "tmp", "emptyDir": {}})
     if "sshKey" in secrets:
-        out.append(
-            _secret_volume("ssh-key", secrets["sshKey"]["name"], [(secrets["sshKey"]["key"], "id_rsa")])
-        )
+        key_mode = daemon.ROOT_KEY_MODE if config.runs_as_root else SECRET_MODE
+        out.append(_secret_volume("ssh-key", secrets["sshKey"]["name"],
+                                  [(secrets["sshKey"]["key"], daemon.SSH_KEY_FILE)], key_mode))
     if "zookeeperTls" in secrets:
         out.append(_secret_volume("zookeeper-tls", secrets["zookeeperTls"]["name"], []))
-    return out
+    return out + site.volumes(config)
 
 
 def pod_template(config: Config, zuul_conf: bytes | None) -> Obj:
     scheduling = config["scheduling"]
     meta: Obj = {"labels": dict(_metadata(config, config.name)["labels"])}
-    annotations = dict(config["annotations"])
+    annotations = {**config["annotations"], **config["podAnnotations"]}
     if zuul_conf is not None:
         annotations[CHECKSUM_ANNOTATION] = hashlib.sha256(zuul_conf).hexdigest()
     if annotations:
@@ -249,7 +290,21 @@ def pod_template(config: Config, zuul_conf: bytes | None) -> Obj:
             spec[key] = copy.deepcopy(scheduling[key])
     if "priorityClassName" in scheduling:
         spec["priorityClassName"] = scheduling["priorityClassName"]
+    if scheduling["topologySpreadConstraints"]:
+        spec["topologySpreadConstraints"] = _spread(config)
+    if config["imagePullSecrets"]:
+        spec["imagePullSecrets"] = site.image_pull_secrets(config)
+    if config["hostAliases"]:
+        spec["hostAliases"] = site.host_aliases(config)
     return {"metadata": meta, "spec": spec}
+
+
+def _spread(config: Config) -> list[Obj]:
+    """The spread constraints; one without labelSelector counts the executors (alone it would count none)."""
+    out = copy.deepcopy(config["scheduling"]["topologySpreadConstraints"])
+    for constraint in out:
+        constraint.setdefault("labelSelector", {"matchLabels": selector_labels(config)})
+    return out
 
 
 def workload(config: Config, zuul_conf: bytes | None) -> Obj:
@@ -283,6 +338,11 @@ def render(config: Config, zuul_conf: bytes | None = None) -> list[Obj]:
     objects += [
         service_account(config),
         headless_service(config),
+    ]
+    if config["networkPolicy"]["enabled"]:
+        # Before the workload: its pods are fenced from their first start.
+        objects.append(network_policy(config))
+    objects += [
         workload(config, zuul_conf),
         pod_disruption_budget(config),
     ]

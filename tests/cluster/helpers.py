@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -10,22 +9,6 @@ import pytest
 import yaml
 
 from zuul_k8s.cli import main
-
-REAL = os.environ.get("ZUUL_K8S_TEST_KUBECONFIG")
-
-
-def needs_double(why: str) -> pytest.MarkDecorator:
-    """For a test that only the loopback double can run, with the reason it says when it
-    skips against ZUUL_K8S_TEST_KUBECONFIG."""
-    return pytest.mark.skipif(bool(REAL), reason=f"needs the API double: {why}")
-
-
-# Why tests need the double, said once.
-PODMAN = ("the probe's Job pods run under podman on this machine, in an image built here "
-          "that a real cluster cannot pull")
-READY = ("the double's kubelet makes executor pods Ready; on a real cluster the default "
-         "image needs real Secrets and ZooKeeper before it is Ready")
-HOOKS = "it injects a failure through the double's hooks"
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import re
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.cluster.helpers import HOOKS, READY, REAL, deployment_path, needs_double, run_cli, write_config
+from tests.cluster.conftest import Pool
+from tests.cluster.helpers import deployment_path, run_cli, write_config
+from zuul_k8s.cluster import access
 from zuul_k8s.cluster.apply import apply_objects
 from zuul_k8s.cluster.client import MERGE_PATCH, Cluster
 from zuul_k8s.cluster.rollout import follow
@@ -19,8 +23,8 @@ from zuul_k8s.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UserError
 from zuul_k8s.render import namespace_labels, render
 
 pytestmark = pytest.mark.cluster
-# A real scheduler and controllers take longer than the double's to say why.
-EXPLAIN_TIMEOUT = "20" if REAL else "2"
+# Time for the real scheduler and controllers to say why (they do within a second or two).
+EXPLAIN_TIMEOUT = "10"
 
 
 def _ready_counts(out: str) -> list[int]:
@@ -47,12 +51,12 @@ def test_apply_creates_then_is_idempotent(kubeconfig_path: str, namespace: str, 
     assert f"Deployment {namespace}/zuul-executor: unchanged" in out
 
 
-@needs_double(READY)
-def test_apply_follows_the_rollout_to_ready(kubeconfig_path: str, namespace: str,
+def test_apply_follows_the_rollout_to_ready(kubeconfig_path: str, namespace: str, pool: Pool,
                                            tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(capsys, "apply", "-c", write_config(tmp_path, namespace),
-                             "--kubeconfig", kubeconfig_path)
+    """KWOK nodes make the executor pods Ready."""
+    code, out, err = run_cli(capsys, "apply", "-c", write_config(
+        tmp_path, namespace, scheduling=pool.scheduling), "--kubeconfig", kubeconfig_path)
     assert code == EXIT_OK, err
     assert "rollout: 2/2 updated, 2/2 ready" in out and out.rstrip().endswith("rollout complete")
 
@@ -105,18 +109,18 @@ def test_conflict_names_the_other_manager_and_force_takes_over(
     assert "f:replicas" not in owners.get("kubectl-scale", {}).get("f:spec", {})
 
 
-@needs_double(READY)
-def test_rolling_update_never_lowers_capacity(kubeconfig_path: str, namespace: str,
+def test_rolling_update_never_lowers_capacity(kubeconfig_path: str, namespace: str, pool: Pool,
                                              tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    config = write_config(tmp_path, namespace)
+    """The real Deployment controller's rolling update on KWOK nodes (instant drains)."""
+    config = write_config(tmp_path, namespace, scheduling=pool.scheduling)
     assert run_cli(capsys, "apply", "-c", config, "--kubeconfig", kubeconfig_path)[0] == EXIT_OK
-    changed = write_config(tmp_path, namespace, "changed.yaml",
+    changed = write_config(tmp_path, namespace, "changed.yaml", scheduling=pool.scheduling,
                            image="quay.io/zuul-ci/zuul-executor:12.2.0")
     code, out, err = run_cli(capsys, "apply", "-c", changed, "--kubeconfig", kubeconfig_path)
     assert code == EXIT_OK, err
     assert f"Deployment {namespace}/zuul-executor: configured" in out
-    drained = re.findall(r"pod (\S+): draining \(graceful stop.*up to 30s\)", out)
+    drained = re.findall(r"pod (\S+): draining \(graceful stop.*up to 30s", out)
     stopped = re.findall(r"pod (\S+): stopped", out)
     assert len(drained) == 2 and sorted(drained) == sorted(stopped)
     # maxSurge 1 / maxUnavailable 0: a new executor is ready before an old one drains.
@@ -125,10 +129,12 @@ def test_rolling_update_never_lowers_capacity(kubeconfig_path: str, namespace: s
     assert re.search(r"pod \S+: ready", out[:first_drain])
 
 
-@needs_double(HOOKS + " (a watch answered 410 Gone)")
-def test_rollout_survives_a_compacted_watch(double: Any, kubeconfig_path: str, namespace: str,
+def test_rollout_survives_a_compacted_watch(double: Any, double_kubeconfig: str, namespace: str,
                                             tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """On the double: it answers a watch 410 Gone at a chosen moment (a real server does so
+    only once etcd has compacted the watched revision)."""
+    kubeconfig_path = double_kubeconfig
     config = write_config(tmp_path, namespace)
     assert run_cli(capsys, "apply", "-c", config, "--kubeconfig", kubeconfig_path)[0] == EXIT_OK
     double.expire_watches = 2  # the rollout's first two watches find their history gone
@@ -159,7 +165,8 @@ def test_unreachable_api_names_the_server(tmp_path: Path, capsys: pytest.Capture
 
 def test_missing_kubeconfig_is_a_usage_error(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_cli(capsys, "apply", "--kubeconfig", str(tmp_path / "nope"))
+    code, _, err = run_cli(capsys, "apply", "-c", write_config(tmp_path, "zuul-test"),
+                           "--kubeconfig", str(tmp_path / "nope"))
     assert code == EXIT_USAGE and "kubeconfig not found" in err
 
 
@@ -188,22 +195,38 @@ def test_invalid_object_lists_the_rejected_fields(kubeconfig_path: str, namespac
     assert "spec.template.spec.containers[0].securityContext.procMount" in text
 
 
-@needs_double(HOOKS + " (403 on patch deployments)")
-def test_forbidden_names_verb_resource_and_rbac_fix(double: Any, kubeconfig_path: str,
-                                                    namespace: str, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    double.forbidden.add(("patch", "deployments"))
-    code, _, err = run_cli(capsys, "apply", "-c", write_config(tmp_path, namespace),
-                           "--kubeconfig", kubeconfig_path)
+@pytest.mark.parametrize(("verb", "resource", "group"), [
+    ("patch", "deployments", "apps"),
+    # The server-side apply PATCH of a new object is authorized as create too.
+    ("create", "serviceaccounts", ""),
+])
+def test_forbidden_names_verb_resource_and_rbac_fix(
+        rbac_user: Callable[[str, list[Any]], str], kubeconfig_path: str, namespace: str,
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], verb: str, resource: str,
+        group: str) -> None:
+    """Real RBAC: a Role with every rule the access table lists but one."""
+    config = write_config(tmp_path, namespace)
+    Cluster.connect(kubeconfig_path).request("POST", "/api/v1/namespaces", body={
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": namespace, "labels": namespace_labels("baseline", 35)}})
+    rules = [r for r in access.required(render(load_config(config)))
+             if (r.verb, r.resource) != (verb, resource)]
+    code, _, err = run_cli(capsys, "apply", "-c", config,
+                           "--kubeconfig", rbac_user(namespace, rules))
     assert code == EXIT_USAGE
-    assert f"refuses `patch` on deployments.apps in namespace {namespace}" in err
-    assert 'apiGroups: ["apps"], resources: ["deployments"], verbs: ["patch"]' in err
+    text = f"{resource}.{group}" if group else resource
+    assert f"refuses `{verb}` on {text} in namespace {namespace}" in err, err
+    assert f'apiGroups: ["{group}"], resources: ["{resource}"], verbs: ["{verb}"]' in err
 
 
-@needs_double(HOOKS + " (a stale token)")
-def test_bad_credentials(double: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_credentials(kubeconfig_path: str, tmp_path: Path,
+                        capsys: pytest.CaptureFixture[str]) -> None:
+    """The real server's 401 for a token it never issued."""
+    data = yaml.safe_load(Path(kubeconfig_path).read_text())
+    for user in data["users"]:
+        user["user"] = {"token": "stale"}
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(double.kubeconfig(double.url, token="stale"))
+    kubeconfig.write_text(yaml.safe_dump(data))
     code, _, err = run_cli(capsys, "apply", "-c", write_config(tmp_path, "zuul-test"),
                            "--kubeconfig", str(kubeconfig))
     assert code == EXIT_USAGE and "did not accept the credentials" in err
@@ -238,7 +261,7 @@ def test_pods_admission_denies_are_explained(kubeconfig_path: str, namespace: st
                            "--timeout", EXPLAIN_TIMEOUT)
     assert code == EXIT_USAGE, err
     assert f"did not finish within {EXPLAIN_TIMEOUT}s" in err
-    assert "the pod was not created (admission denied it): FailedCreate" in err
+    assert "Pod Security admission denied the pod: FailedCreate" in err
     assert 'violates PodSecurity "restricted:' in err and "procMount" in err
     assert "Traceback" not in err
 
@@ -259,4 +282,4 @@ def test_progress_deadline_ends_the_wait(kubeconfig_path: str, namespace: str,
         follow(cluster, deployment, lambda _: None, timeout=120)
     text = str(caught.value)
     assert "the rollout stopped: ProgressDeadlineExceeded after 1s without progress" in text
-    assert "admission denied it" in text
+    assert "Pod Security admission denied the pod" in text

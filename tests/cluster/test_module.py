@@ -9,13 +9,15 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.cluster.helpers import HOOKS, PODMAN, deployment_path, needs_double, run_cli, write_config
+from tests.cluster.conftest import Pool
+from tests.cluster.helpers import deployment_path, run_cli, write_config
 from tests.tools import REPO
 from zuul_k8s.cluster.client import Cluster
 from zuul_k8s.errors import EXIT_OK
@@ -75,27 +77,27 @@ def test_node_and_all_nodes_exclude_each_other_by_value() -> None:
     assert answer.get("failed") and "mutually exclusive: node|all_nodes" in answer["msg"]
 
 
-def _installed(kubeconfig: str, namespace: str, tmp_path: Path,
+def _installed(kubeconfig: str, namespace: str, pool: Pool, tmp_path: Path,
                capsys: pytest.CaptureFixture[str]) -> str:
-    config = write_config(tmp_path, namespace, image=OLD)
+    config = write_config(tmp_path, namespace, image=OLD, scheduling=pool.scheduling)
     assert run_cli(capsys, "apply", "-c", config, "--kubeconfig", kubeconfig,
                    "--no-wait")[0] == EXIT_OK
     return config
 
 
-def test_nothing_to_do_is_not_changed(kubeconfig_path: str, namespace: str, tmp_path: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
-    config = _installed(kubeconfig_path, namespace, tmp_path, capsys)
+def test_nothing_to_do_is_not_changed(kubeconfig_path: str, namespace: str, pool: Pool,
+                                      tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _installed(kubeconfig_path, namespace, pool, tmp_path, capsys)
     answer = run_module(action="upgrade", image=OLD, config=config, kubeconfig=kubeconfig_path)
     assert answer["changed"] is False and answer["ok"] is True, answer
     assert any("nothing to do" in line for line in answer["log"])
 
 
 def test_invalid_objects_fail_before_anything_is_applied(
-        kubeconfig_path: str, namespace: str, tmp_path: Path,
+        kubeconfig_path: str, namespace: str, pool: Pool, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     """The module validates like `zuul-k8s upgrade`: baseline refuses an Unconfined seccomp."""
-    _installed(kubeconfig_path, namespace, tmp_path, capsys)
+    _installed(kubeconfig_path, namespace, pool, tmp_path, capsys)
     before = Cluster.connect(kubeconfig_path).get(deployment_path(namespace))
     bad = write_config(tmp_path, namespace, "bad.yaml", isolation={"seccomp": "Unconfined"})
     answer = run_module(action="upgrade", image="registry.example/zuul-executor:13",
@@ -108,22 +110,26 @@ def test_invalid_objects_fail_before_anything_is_applied(
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
 
 
-@needs_double(HOOKS + " (its Job pods exit without a report, so the canary fails)")
-def test_failed_canary_is_not_changed(double: Any, kubeconfig_path: str, namespace: str,
-                                      tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = _installed(kubeconfig_path, namespace, tmp_path, capsys)
+@pytest.mark.runtime
+def test_failed_canary_is_not_changed(kubeconfig_path: str, namespace: str, pool: Pool,
+                                      serve_report: Callable[[str], None], tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """The canary's pod logs the probe's real failing report (conftest.probe_logs)."""
+    config = _installed(kubeconfig_path, namespace, pool, tmp_path, capsys)
+    serve_report("fail")
     answer = run_module(action="upgrade", image="registry.example/zuul-executor:13",
                         config=config, kubeconfig=kubeconfig_path, selftest_timeout=60)
     assert answer["changed"] is False and answer["ok"] is False, answer
     assert any("canary failed" in line for line in answer["log"])
 
 
-@needs_double(PODMAN)
 @pytest.mark.runtime
 def test_upgrade_is_changed_once_and_takes_zuul_conf(
-        podman_double: Any, kubeconfig_path: str, namespace: str, base_image: str,
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = _installed(kubeconfig_path, namespace, tmp_path, capsys)
+        kubeconfig_path: str, namespace: str, pool: Pool, serve_report: Callable[[str], None],
+        base_image: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A real rollout on KWOK nodes; the probe's pods log its real passing report."""
+    config = _installed(kubeconfig_path, namespace, pool, tmp_path, capsys)
+    serve_report("pass")
     zuul_conf = tmp_path / "zuul.conf"
     zuul_conf.write_text("[executor]\nhostname = %(ZUUL_EXECUTOR_HOSTNAME)s\n")
     args = {"action": "upgrade", "image": base_image, "config": config,

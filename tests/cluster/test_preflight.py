@@ -1,15 +1,19 @@
-"""`zuul-k8s preflight`: the judgement over API dicts, and the command against the API."""
+"""`zuul-k8s preflight`: the judgement over API dicts, and the command against the real
+control plane: nodes are KWOK nodes with the status each case needs, denied
+permissions real RBAC."""
 
 from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.cluster.helpers import HOOKS, needs_double, run_cli, write_config
+from tests.cluster.conftest import Pool
+from tests.cluster.helpers import run_cli, write_config
 from tests.kubeapi.controller import node
 from zuul_k8s.cluster import access, preflight, selftest_job
 from zuul_k8s.cluster.client import Cluster
@@ -127,35 +131,47 @@ def test_preflight_ready_cluster(kubeconfig_path: str, namespace: str, tmp_path:
     assert "top-secret" not in out and "dG9wLXNlY3JldC" not in out
 
 
-@needs_double("a Ready cluster whose nodes all pass (the double's nodes do)")
-def test_preflight_ready_on_the_double(kubeconfig_path: str, namespace: str, tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_preflight_ready_on_good_nodes(kubeconfig_path: str, namespace: str, pool: Pool,
+                                       tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _secrets(Cluster.connect(kubeconfig_path), namespace)
-    code, out, err = run_cli(capsys, "preflight", "-c", write_config(tmp_path, namespace),
-                             "--kubeconfig", kubeconfig_path)
+    code, out, err = run_cli(capsys, "preflight", "-c", write_config(
+        tmp_path, namespace, scheduling=pool.scheduling), "--kubeconfig", kubeconfig_path)
     assert code == EXIT_OK, out + err
     assert "verdict: READY: 0 blocking, 0 warning(s), 2 eligible node(s)" in out
     assert "patch deployments.apps" in out and "get pods/log" in out
 
 
-@needs_double(HOOKS + " (old and tainted nodes, a denied permission)")
+def _denied(rbac_user: Callable[[str, list[Any]], str], namespace: str, config: str,
+            *denied: tuple[str, str]) -> str:
+    """A user whom RBAC grants every rule the config needs but the denied (verb, resource)."""
+    rules = access.required(render(load_config(config)))
+    kept = [r for r in rules if (r.verb, r.resource) not in denied]
+    assert len(kept) == len(rules) - len(denied), denied
+    return rbac_user(namespace, kept)
+
+
 def test_preflight_blocks_on_old_node_missing_secret_and_denied_access(
-        double: Any, kubeconfig_path: str, namespace: str, tmp_path: Path,
+        own_nodes: Callable[..., Pool], rbac_user: Callable[[str, list[Any]], str],
+        kubeconfig_path: str, namespace: str, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    double.store("Node", node("old", kernel="5.15.0-1060-azure", runtime="containerd://1.7.22"),
-                 created=True)
-    double.store("Node", node("gpu", taints=[{"key": "gpu", "effect": "NoSchedule"}]), created=True)
-    double.forbidden.add(("patch", "jobs"))
+    """Old nodes are KWOK nodes reporting Linux 5.15 and containerd 1.7; the denied
+    permission is real RBAC (a Role without `patch jobs`)."""
+    pool = own_nodes(1, "kernel-5.15", name="old-kernel")
+    pool = own_nodes(1, "containerd-1.7", name="old-runtime", pool=pool)
+    pool = own_nodes(1, name="gpu", pool=pool, spec={"taints": [{"key": "gpu",
+                                                                 "effect": "NoSchedule"}]})
     cluster = Cluster.connect(kubeconfig_path)
     _secrets(cluster, namespace)
     cluster.request("DELETE", f"/api/v1/namespaces/{namespace}/secrets/zuul-ssh-key")
-    code, out, _ = run_cli(capsys, "preflight", "-c", write_config(tmp_path, namespace),
-                           "--kubeconfig", kubeconfig_path)
+    config = write_config(tmp_path, namespace, scheduling=pool.scheduling)
+    user = _denied(rbac_user, namespace, config, ("patch", "jobs"))
+    code, out, _ = run_cli(capsys, "preflight", "-c", config, "--kubeconfig", user)
     assert code == EXIT_FAILED
     assert "verdict: BLOCKED" in out
-    assert "5.15.0-1060-azure: hostUsers: false needs Linux 6.3+" in out
+    assert "5.15.0-140-generic: hostUsers: false needs Linux 6.3+" in out, out
     assert "containerd before 2.0 ignores hostUsers: false" in out
-    assert "node gpu: not eligible for the executor (taint gpu=:NoSchedule not tolerated)" in out
+    gpu = pool.names[-1]
+    assert f"node {gpu}: not eligible for the executor (taint gpu=:NoSchedule not tolerated)" in out
     assert f"missing in namespace {namespace}" in out
     assert re.search(rf"patch jobs\.batch +error +denied in {namespace}; needed by selftest", out)
 
@@ -171,15 +187,17 @@ def _all_rules() -> list[Any]:
     return list(rules.values())
 
 
-@needs_double(HOOKS + " (one permission denied at a time)")
 @pytest.mark.parametrize(("kind", "rule"), _all_rules(), ids=lambda v: getattr(v, "text", v))
-def test_each_required_permission_blocks(double: Any, kubeconfig_path: str, namespace: str,
+def test_each_required_permission_blocks(rbac_user: Callable[[str, list[Any]], str],
+                                         kubeconfig_path: str, namespace: str, pool: Pool,
                                          tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                          kind: str, rule: Any) -> None:
+    """A user whom real RBAC grants every rule but this one."""
     _secrets(Cluster.connect(kubeconfig_path), namespace)
-    config = write_config(tmp_path, namespace, workload={"kind": kind, "replicas": 2})
-    double.forbidden.add((rule.verb, rule.resource))
-    code, out, err = run_cli(capsys, "preflight", "-c", config, "--kubeconfig", kubeconfig_path)
+    config = write_config(tmp_path, namespace, workload={"kind": kind, "replicas": 2},
+                          scheduling=pool.scheduling)
+    user = _denied(rbac_user, namespace, config, (rule.verb, rule.resource))
+    code, out, err = run_cli(capsys, "preflight", "-c", config, "--kubeconfig", user)
     assert code == EXIT_FAILED, out + err
     where = f"in {namespace}" if rule.namespaced else r"\(cluster-wide\)"
     assert re.search(rf"^  {re.escape(rule.text)} +error +denied {where}; needed by ", out,
@@ -188,33 +206,34 @@ def test_each_required_permission_blocks(double: Any, kubeconfig_path: str, name
     assert "Traceback" not in err
 
 
-@needs_double(HOOKS + " (a cordoned node)")
-def test_cordoned_node_is_not_eligible(double: Any, kubeconfig_path: str, namespace: str,
-                                       tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cordoned = node("node-c")
-    cordoned["spec"]["unschedulable"] = True
-    double.store("Node", cordoned, created=True)
+def test_cordoned_node_is_not_eligible(own_nodes: Callable[..., Pool], kubeconfig_path: str,
+                                       namespace: str, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    pool = own_nodes(2)
+    pool = own_nodes(1, name="cordoned", pool=pool, spec={"unschedulable": True})
+    cordoned = pool.names[-1]
     _secrets(Cluster.connect(kubeconfig_path), namespace)
-    code, out, _ = run_cli(capsys, "preflight", "-c", write_config(tmp_path, namespace),
-                           "--kubeconfig", kubeconfig_path)
+    config = write_config(tmp_path, namespace, scheduling=pool.scheduling)
+    code, out, _ = run_cli(capsys, "preflight", "-c", config, "--kubeconfig", kubeconfig_path)
     assert code == EXIT_OK, out
-    assert ("node node-c: not eligible for the executor (cordoned (spec.unschedulable); "
-            "`kubectl uncordon node-c` to use it)") in out
-    assert "node node-c\n" not in out and "2 eligible node(s)" in out
-    workload = selftest_job.executor_workload(load_config(write_config(tmp_path, namespace)))
+    assert (f"node {cordoned}: not eligible for the executor (cordoned (spec.unschedulable); "
+            f"`kubectl uncordon {cordoned}` to use it)") in out
+    assert f"node {cordoned}\n" not in out and "2 eligible node(s)" in out
+    workload = selftest_job.executor_workload(load_config(config))
     nodes = selftest_job.target_nodes(Cluster.connect(kubeconfig_path),
                                       workload["spec"]["template"], None, True)
-    assert nodes == ["node-a", "node-b"]
+    assert nodes == pool.names[:2]
 
 
-@needs_double(HOOKS + " (403 on list nodes and get secrets)")
-def test_forbidden_reads_are_blocking_rows(double: Any, kubeconfig_path: str, namespace: str,
+def test_forbidden_reads_are_blocking_rows(rbac_user: Callable[[str, list[Any]], str],
+                                           kubeconfig_path: str, namespace: str, pool: Pool,
                                            tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Real RBAC without `list nodes` and `get secrets`."""
     _secrets(Cluster.connect(kubeconfig_path), namespace)
-    double.forbidden.update({("list", "nodes"), ("get", "secrets")})
-    code, out, err = run_cli(capsys, "preflight", "-c", write_config(tmp_path, namespace),
-                             "--kubeconfig", kubeconfig_path)
+    config = write_config(tmp_path, namespace, scheduling=pool.scheduling)
+    user = _denied(rbac_user, namespace, config, ("list", "nodes"), ("get", "secrets"))
+    code, out, err = run_cli(capsys, "preflight", "-c", config, "--kubeconfig", user)
     assert code == EXIT_FAILED, out + err
     assert "Traceback" not in err and err == ""
     assert re.search(r"^  nodes +error +cannot list the nodes: forbidden \(nodes is forbidden", out,

@@ -13,7 +13,7 @@ from zuul_k8s.render import render
 
 
 def test_manifests_directory_matches_the_renderer() -> None:
-    expected = kustomize_base(render(load_config(None)), "manifests")
+    expected = kustomize_base(render(load_config(None)))
     on_disk = {p.name: p.read_text(encoding="utf-8") for p in (REPO / "manifests").glob("*.yaml")}
     assert on_disk == expected, (
         "manifests/ drifted from the renderer; regenerate it with: zuul-k8s render -o manifests"
@@ -35,7 +35,7 @@ def test_render_to_directory_replaces_only_its_own_stale_files(tmp_path: Path) -
     result = zuul_k8s("render", "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.iterdir()) == [
-        "deployment.yaml", "kustomization.yaml", "mine.yaml", "namespace.yaml",
+        "deployment.yaml", "kustomization.yaml", "mine.yaml", "namespace.yaml", "networkpolicy.yaml",
         "poddisruptionbudget.yaml", "service.yaml", "serviceaccount.yaml",
     ]
 
@@ -66,3 +66,14 @@ def test_init_writes_a_starter_and_refuses_to_overwrite(tmp_path: Path) -> None:
 def test_init_default_path(tmp_path: Path) -> None:
     assert zuul_k8s("init", cwd=tmp_path).returncode == 0
     assert (tmp_path / "zuul-k8s.yaml").is_file()
+
+
+def test_render_to_directory_is_the_same_whatever_the_directory_is_called(tmp_path: Path) -> None:
+    """The header names no path: a base rendered elsewhere, or renamed, does not drift."""
+    bases = [tmp_path / "manifests", tmp_path / "deploy" / "zuul" / "base"]
+    for out in bases:
+        result = zuul_k8s("render", "-o", str(out))
+        assert result.returncode == 0, result.stderr
+    contents = [{p.name: p.read_bytes() for p in out.iterdir()} for out in bases]
+    assert contents[0] == contents[1]
+    assert not any(str(tmp_path).encode() in text for text in contents[0].values())

@@ -39,6 +39,44 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "annotations": {"example.org/owner": "ci-team"},
         "secrets": {"zuulConf": {"name": "conf", "key": "executor.conf"}},
     },
+    # Issue 13: what installations add, and the NetworkPolicy (tests/core/test_site.py, test_networkpolicy.py).
+    "site-mounts-env": {
+        "mounts": [
+            {"secret": "gerrit-connection", "path": "/etc/zuul/connections/gerrit"},
+            {"secret": "github-app", "key": "app_key", "path": "/etc/zuul/github/app.pem", "mode": "0400"},
+            {"configMap": "zuul-logging", "key": "logging.yaml", "path": "/etc/zuul/logging.yaml"},
+            {"configMap": "corp-ca", "path": "/etc/ssl/corp", "optional": True},
+        ],
+        "env": [
+            {"name": "ZUUL_GERRIT_USER", "value": "zuul"},
+            {"name": "ZUUL_DB_PASSWORD", "secretKeyRef": {"name": "zuul-db", "key": "password"}},
+            {"name": "ZUUL_REGION", "configMapKeyRef": {"name": "site", "key": "region", "optional": True}},
+        ],
+        "envFrom": [{"secret": "zuul-env", "prefix": "ZUUL_"}, {"configMap": "proxy", "optional": True}],
+        "imagePullSecrets": ["registry-login"],
+        "hostAliases": [{"ip": "192.0.2.10", "hostnames": ["review.example.org"]}],
+        "podAnnotations": {"example.org/scrape": "true"},
+    },
+    "spread-zones-statefulset": {
+        "workload": {"kind": "StatefulSet"},
+        "scheduling": {"priorityClassName": "ci-high", "topologySpreadConstraints": [
+            {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule"},
+            {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway"}]},
+    },
+    "networkpolicy-custom": {
+        "ports": {"finger": 7979, "prometheus": 9100},
+        "networkPolicy": {
+            "fingerFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "zuul-web"}},
+                            "podSelector": {"matchLabels": {"app.kubernetes.io/component": "zuul-web"}}}],
+            "metricsFrom": [],
+            "denyApiServer": ["10.96.0.1/32", "172.18.0.2/32"],
+            "denyEgress": ["192.168.0.0/16", "2001:db8::/32"],
+        },
+    },
+    "networkpolicy-off-no-spread": {
+        "networkPolicy": {"enabled": False},
+        "scheduling": {"topologySpreadConstraints": []},
+    },
 }
 
 
@@ -73,6 +111,7 @@ def test_secure_pod_settings_uid_10001() -> None:
         "procMount": "Unmasked",
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
     }
     assert spec["securityContext"]["runAsUser"] == 10001
     assert spec["securityContext"]["runAsNonRoot"] is True
@@ -90,14 +129,15 @@ def test_root_executor_gets_setfcap_and_nothing_else() -> None:
 
 def test_hostname_from_pod_ip_or_stable_dns_name() -> None:
     env = _pod(render(config()))["spec"]["containers"][0]["env"]
-    assert env == [{"name": "ZUUL_EXECUTOR_HOSTNAME", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]
+    assert env == [{"name": "HOME", "value": "/var/lib/zuul"},
+                   {"name": "ZUUL_EXECUTOR_HOSTNAME", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]
     env = _pod(render(config(workload={"kind": "StatefulSet"})))["spec"]["containers"][0]["env"]
     assert env[-1] == {"name": "ZUUL_EXECUTOR_HOSTNAME",
                        "value": "$(POD_NAME).zuul-executor.zuul.svc.cluster.local"}
 
 
 def test_rolling_update_never_lowers_capacity() -> None:
-    deployment = render(config())[3]
+    deployment = next(o for o in render(config()) if o["kind"] == "Deployment")
     assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
 
 
@@ -124,7 +164,7 @@ def test_namespace_labels_follow_the_target_version(minor: int, enforce: str) ->
 
 def test_order_is_dependency_order() -> None:
     kinds = [o["kind"] for o in render(config())]
-    assert kinds == ["Namespace", "ServiceAccount", "Service", "Deployment", "PodDisruptionBudget"]
+    assert kinds == ["Namespace", "ServiceAccount", "Service", "NetworkPolicy", "Deployment", "PodDisruptionBudget"]
     assert "Namespace" not in [o["kind"] for o in render(config(namespace={"create": False}))]
 
 
@@ -158,9 +198,9 @@ def test_rendered_objects_never_alias_the_config() -> None:
 def test_partial_secrets_keep_the_other_mounts() -> None:
     pod = _pod(render(config(secrets={"zuulConf": {"name": "x"}})))["spec"]
     assert [m["mountPath"] for m in pod["containers"][0]["volumeMounts"]] == [
-        "/etc/zuul/zuul.conf", "/var/lib/zuul", "/var/lib/zuul/ssh", "/tls/client"]
+        "/etc/zuul/zuul.conf", "/var/lib/zuul", "/tmp", "/var/lib/zuul/.ssh", "/tls/client"]
     pod = _pod(render(config(secrets={"sshKey": None, "zookeeperTls": None})))["spec"]
-    assert [v["name"] for v in pod["volumes"]] == ["zuul-config", "state"]
+    assert [v["name"] for v in pod["volumes"]] == ["zuul-config", "state", "tmp"]
 
 
 def test_null_toleration_fields_are_not_rendered() -> None:

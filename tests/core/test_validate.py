@@ -247,7 +247,7 @@ def test_validate_takes_several_files_after_one_or_several_f(tmp_path: Path) -> 
 
 def test_selector_that_misses_the_pods_is_an_error() -> None:
     objects = _objects()
-    workload = objects[3]
+    workload = next(o for o in objects if o["kind"] == "Deployment")
     workload["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/instance"] = "other"
     found = [f for f in validate(objects, Target(35, "baseline")) if f.rule == "selectorMismatch"]
     assert [(f.severity, f.path) for f in found] == [(Severity.ERROR, "spec.selector.matchLabels")]

@@ -1,7 +1,7 @@
 """The controllers and the kubelet of the double: Deployments, StatefulSets and
 Jobs become Pods; Pods are scheduled onto the double's Nodes, pull their image,
-become Ready, and terminate gracefully. Job pods run for real through
-`ApiServer.pod_runner` (podman, see podrun.py); the others only change state.
+become Ready, and terminate gracefully. Nothing runs: a Job pod exits 0 with an
+empty log (the probe's real runs are the real cluster tests', on KWOK nodes).
 
 One thread, ticking: every step is a small pure-ish function of the store.
 """
@@ -86,7 +86,6 @@ class Controller:
     def __init__(self, api: ApiServer, tick: float = 0.05) -> None:
         self.api, self.tick = api, tick
         self.started: dict[str, float] = {}  # pod uid -> when its container started
-        self.runs: dict[str, Any] = {}  # pod uid -> running handle (Job pods)
         self.terminating: dict[str, float] = {}  # pod uid -> when its graceful stop began
         self.failures: dict[str, str] = {}  # ReplicaSet uid -> why its last pod create failed
         self.progressed: dict[str, tuple[Any, float]] = {}  # Deployment uid -> (counts, when)
@@ -99,8 +98,6 @@ class Controller:
     def shutdown(self) -> None:
         self.stop.set()
         self.thread.join(timeout=5)
-        for handle in list(self.runs.values()):
-            handle.kill()
 
     def _loop(self) -> None:
         while not self.stop.is_set():
@@ -194,10 +191,7 @@ class Controller:
         container = spec["containers"][0]
         image = container.get("image", "")
         job_pod = any(o.get("kind") == "Job" for o in meta.get("ownerReferences") or [])
-        pullable = image not in self.api.missing_images
-        if job_pod and self.api.pod_runner is not None:
-            pullable = pullable and self.api.pod_runner.has_image(image)
-        if not pullable:
+        if image in self.api.missing_images:
             if not st.get("containerStatuses"):
                 st["containerStatuses"] = [{"name": container["name"], "image": image, "ready": False,
                                             "state": {"waiting": {"reason": "ErrImagePull",
@@ -214,15 +208,11 @@ class Controller:
                                               "ready": False, "started": True,
                                               "state": {"running": {"startedAt": now()}}}]})
             self.api.store("Pod", pod)
-            if job_pod and self.api.pod_runner is not None:
-                self.runs[uid] = self.api.pod_runner.start(self.api, pod)
-            elif job_pod:
+            if job_pod:
                 self.api.logs[(meta["namespace"], meta["name"])] = ""
             return None
         if job_pod:
             return self.job_pod_progress(pod)
-        if image in self.api.unready_images:
-            return None
         if not self.ready(pod) and time.monotonic() - self.started[uid] >= self.api.nodes_ready_delay:
             st["conditions"] = [{"type": "PodScheduled", "status": "True"},
                                 {"type": "Ready", "status": "True"}]
@@ -232,21 +222,11 @@ class Controller:
         return None
 
     def job_pod_progress(self, pod: dict[str, Any]) -> None:
-        meta, st = pod["metadata"], pod["status"]
-        handle = self.runs.get(meta["uid"])
-        key = (meta["namespace"], meta["name"])
-        if handle is None:  # no runner: the pod exits 0 with no output
-            exit_code: int | None = 0
-        else:
-            self.api.logs[key] = handle.output()
-            exit_code = handle.poll()
-        if exit_code is None:
-            return
-        self.runs.pop(meta["uid"], None)
-        st["phase"] = "Succeeded" if exit_code == 0 else "Failed"
-        st["containerStatuses"][0]["state"] = {"terminated": {"exitCode": exit_code,
-                                                              "reason": "Completed" if exit_code == 0
-                                                              else "Error", "finishedAt": now()}}
+        """The pod's container exits 0 at once."""
+        st = pod["status"]
+        st["phase"] = "Succeeded"
+        st["containerStatuses"][0]["state"] = {"terminated": {"exitCode": 0, "reason": "Completed",
+                                                              "finishedAt": now()}}
         self.api.store("Pod", pod)
 
     def terminate(self, pod: dict[str, Any]) -> None:
@@ -257,9 +237,6 @@ class Controller:
             self.api.store("Pod", pod)
             self.api.event(pod, "Pod", "Killing", "Stopping container "
                            f"{pod['spec']['containers'][0]['name']}", "Normal")
-        handle = self.runs.pop(meta["uid"], None)
-        if handle is not None:
-            handle.kill()
         since = self.terminating.setdefault(meta["uid"], time.monotonic())
         wait = min(float(meta.get("deletionGracePeriodSeconds", 30)), self.api.drain_seconds)
         if time.monotonic() - since >= wait:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.tools import shared
+from tests.tools import fixture
 from zuul_k8s import profiles
 from zuul_k8s.profiles import seccomp, seccomp_default
 
@@ -18,7 +18,7 @@ ARCHES = seccomp.architectures()
 
 
 def moby() -> dict[str, Any]:
-    return json.loads(shared("fixtures", "seccomp", "moby-default.json").read_text())
+    return json.loads(fixture("seccomp", "moby-default.json").read_text())
 
 
 def applies_without_caps(rule: dict[str, Any], arch: str) -> bool:

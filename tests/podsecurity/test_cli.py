@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools import REPO, shared
+from tests.tools import REPO
+from tests.tools import fixture as upstream_fixture
 
 PASS = "pod-security/baseline/v1.34/pass/base.yaml"
 FAIL = "pod-security/baseline/v1.34/fail/procmount1.yaml"
@@ -50,7 +51,7 @@ def podsecurity(*args: str, stdin: str | None = None) -> subprocess.CompletedPro
 
 
 def fixture(relative: str) -> str:
-    return str(shared("fixtures", relative))
+    return str(upstream_fixture(relative))
 
 
 def test_allowed_exits_0() -> None:

@@ -1,8 +1,10 @@
 """Every upstream Pod Security fixture present agrees with the engine.
 
-The fixture set under ../shared is a sample that can change (some files are
-held back), so the files are found, never listed. A missing directory fails the
-run: a green run must mean the fixtures were evaluated.
+The fixture set (tests/tools.py: FIXTURES, from ZUUL_K8S_FIXTURES or
+../shared/fixtures) is a sample that can change (some files are held back), so
+the files are found, never listed. A missing directory fails the run on CI (a
+green run must mean the fixtures were evaluated) and skips elsewhere, saying
+how to get them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.tools import SHARED
+from tests.tools import FIXTURES as UPSTREAM
+from tests.tools import missing_fixtures
 from zuul_k8s.podsecurity import CHECKS, evaluate_object
 from zuul_k8s.podsecurity.registry import CEILING, selected
 from zuul_k8s.podsecurity.versions import effective_minor
@@ -22,7 +25,7 @@ from zuul_k8s.podsecurity.versions import effective_minor
 # the kit's strict loader (tested on its own) would triple this module's time.
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-FIXTURES = SHARED / "fixtures" / "pod-security"
+FIXTURES = UPSTREAM / "pod-security"
 CHECK_BY_PREFIX = {check.id.lower(): check.id for check in CHECKS}
 
 
@@ -54,7 +57,7 @@ def _named_check(path: Path) -> str | None:
 @pytest.mark.parametrize("path", _cases())
 def test_fixture_verdict(path: Path | None) -> None:
     if path is None:
-        pytest.fail(f"no fixtures under {FIXTURES}: tests read them from ../shared")
+        missing_fixtures(f"{FIXTURES} (no fixture files)")
     level, version, expected = _where(path)
     docs = [doc for doc in yaml.load_all(path.read_text(encoding="utf-8"), Loader=LOADER) if doc]
     assert len(docs) == 1
@@ -77,6 +80,8 @@ def test_fixture_verdict(path: Path | None) -> None:
 def test_fixture_layout_covers_both_levels_and_outcomes() -> None:
     """Guards the parametrization: a moved or emptied directory must not pass quietly."""
     files = _fixture_files()
+    if not files:
+        missing_fixtures(f"{FIXTURES} (no fixture files)")
     assert len(files) > 1000, f"only {len(files)} fixture files under {FIXTURES}"
     seen = {(_where(path)[0], _where(path)[2]) for path in files}
     assert seen == {("baseline", "pass"), ("baseline", "fail"), ("restricted", "pass"), ("restricted", "fail")}

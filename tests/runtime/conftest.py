@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 
 import pytest
 
 from tests.runtime.images import BASE, ZUUL, Recipe, build
-from tests.runtime.podman_conf import write_containers_conf
+from tests.runtime.podman_conf import podman_conf
 from tests.tools import require_tool
 
 
@@ -18,16 +17,8 @@ def podman_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """podman pointed at a containers.conf made for this machine, for the whole session."""
     for tool in ("podman", "runc", "bwrap"):
         require_tool(tool)
-    conf = write_containers_conf(tmp_path_factory.mktemp("podman"))
-    previous = os.environ.get("CONTAINERS_CONF")
-    os.environ["CONTAINERS_CONF"] = str(conf)
-    try:
+    with podman_conf(tmp_path_factory.mktemp("podman")):
         yield
-    finally:
-        if previous is None:
-            os.environ.pop("CONTAINERS_CONF", None)
-        else:
-            os.environ["CONTAINERS_CONF"] = previous
 
 
 def _image(recipe: Recipe) -> str:

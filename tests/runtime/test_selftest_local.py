@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests.core.helpers import config
-from tests.tools import REPO, require_tool, shared
+from tests.tools import REPO, fixture, require_tool
 from zuul_k8s.render import render
 from zuul_k8s.selftest import PROBE_PATH, probe, report
 from zuul_k8s.workloads import pod_template
@@ -210,7 +210,7 @@ def test_runtime_default_seccomp_fails_where_the_kits_profile_passes(
     if profile == "Localhost":
         seccomp["localhostProfile"] = "profiles/zuul-executor.json"
     manifest = executor_manifest(tmp_path, pod={"seccompProfile": seccomp})
-    moby = shared("fixtures", "seccomp", "moby-default.json")
+    moby = fixture("seccomp", "moby-default.json")
     code, document, _ = selftest("-f", str(manifest), "--image", zuul_image,
                                  "--runtime-default-seccomp", str(moby))
     assert document["report"]["environment"]["seccomp"] == "filter"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from zuul_k8s.selftest import probe, report
+from zuul_k8s.selftest import jobcheck, probe, report
 
 # What the probe saw in the kit's default pod at uid 10001 on podman here.
 PASSING_ENVIRONMENT: dict[str, Any] = {
@@ -42,18 +42,31 @@ PASSING_ENVIRONMENT: dict[str, Any] = {
 }
 
 
+# Where the zuul-k8s-selftest job's checker ran, in a job report.
+BUILD: dict[str, Any] = {
+    "uuid": "0123456789abcdef0123456789abcdef", "job": "zuul-k8s-selftest",
+    "executor": "10.0.0.7", "context": "untrusted",
+    "work_dir": "/var/lib/zuul/builds/0123456789abcdef0123456789abcdef/work",
+    "paths": {"zuul_conf": "/etc/zuul/zuul.conf", "ssh_key": "/var/lib/zuul/.ssh/id_rsa",
+              "tls_key": "/tls/client/tls.key", "state_dir": "/var/lib/zuul",
+              "git_dir": "/var/lib/zuul/executor-git",
+              "command_socket": "/var/lib/zuul/executor.socket"},
+}
+
+
 def make_report(environment: dict[str, Any] | None = None,
-                failures: dict[str, str] | None = None) -> report.Report:
+                failures: dict[str, str] | None = None, kind: str = "probe") -> report.Report:
     """A valid report: `failures` maps check ids to their stderr; the rest pass.
 
-    Checks that need a failed one are skipped, as the probe does.
+    Checks that need a failed one are skipped, as the probe does. kind "job" makes
+    the zuul-k8s-selftest job's report (its checks, and where the build ran).
     """
     env = copy.deepcopy(PASSING_ENVIRONMENT)
     env.update(environment or {})
     failures = failures or {}
     checks: list[dict[str, Any]] = []
     status_of: dict[str, str] = {}
-    for check_id, title, needs, _ in probe.CHECKS:
+    for check_id, title, needs, _ in (jobcheck.CHECKS if kind == "job" else probe.CHECKS):
         if any(status_of.get(need) != "pass" for need in needs):
             status, message, stderr = "skip", "needs a check that did not pass", ""
         elif check_id in failures:
@@ -71,8 +84,10 @@ def make_report(environment: dict[str, Any] | None = None,
         })
     summary = {s: sum(c["status"] == s for c in checks) for s in ("pass", "fail", "skip")}
     data = {
-        "apiVersion": probe.REPORT_API_VERSION, "probeVersion": probe.PROBE_VERSION,
+        "apiVersion": probe.REPORT_API_VERSION, "kind": kind, "probeVersion": probe.PROBE_VERSION,
         "startedAt": "2025-01-01T00:00:00Z", "durationMs": 100.0, "environmentMs": 5.0,
         "ok": summary["fail"] == 0, "summary": summary, "environment": env, "checks": checks,
     }
+    if kind == "job":
+        data["build"] = copy.deepcopy(BUILD)
     return report.validate(data, "test report")

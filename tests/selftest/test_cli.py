@@ -111,3 +111,34 @@ def test_table_numbers_each_cause_and_points_failures_at_it() -> None:
     assert document["ok"] is False
     assert document["diagnoses"][0]["id"] == "root-without-setfcap"
     assert report.validate(document["report"], "x") is bad
+
+
+def test_zuul_mode_bad_input_is_exit_2_before_any_request(tmp_path: Path) -> None:
+    """Options of the wrong mode, no token, an empty token file: one line each, no traceback."""
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    env = {k: v for k, v in os.environ.items() if k != "ZUUL_K8S_TOKEN"}
+    cases = [
+        (["--tenant", "t"], "--tenant goes with --zuul URL"),
+        (["--count", "3"], "--count goes with --zuul URL"),
+        (["--zuul", "http://127.0.0.1:9", "--tenant", "t", "--local"], "--local is for the probe"),
+        (["--zuul", "http://127.0.0.1:9"], "--zuul needs --tenant"),
+        (["--zuul", "http://127.0.0.1:9", "--tenant", "t"], "no token: pass --token-file"),
+        (["--zuul", "http://127.0.0.1:9", "--tenant", "t", "--token-file", str(empty)], "is empty"),
+        (["--zuul", "http://127.0.0.1:9", "--tenant", "t", "--count", "0"], "--count 0"),
+        (["--zuul", "zuul.example.org", "--tenant", "t", "--token-file", str(empty)], "is empty"),
+        (["--write-job", str(tmp_path / "j"), "--zuul", "http://x"], "--write-job writes files only"),
+        (["--force"], "--force goes with --write-job"),
+    ]
+    for args, message in cases:
+        result = selftest(*args, env=env)
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
+def test_zuul_mode_refuses_a_url_that_is_not_http() -> None:
+    env = {**os.environ, "ZUUL_K8S_TOKEN": "token-value"}
+    result = selftest("--zuul", "zuul.example.org", "--tenant", "t", env=env)
+    assert result.returncode == 2 and "not an http(s) URL" in result.stderr, result.stderr
+    assert "token-value" not in result.stderr + result.stdout

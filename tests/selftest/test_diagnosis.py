@@ -9,8 +9,17 @@ import pytest
 
 from tests.selftest.reports import make_report
 from zuul_k8s import schemas
-from zuul_k8s.selftest import probe
-from zuul_k8s.selftest.diagnosis import FACT_OPS, RULES, Fact, Failed, Stderr, diagnose
+from zuul_k8s.selftest import jobcheck, probe
+from zuul_k8s.selftest.diagnosis import (
+    FACT_OPS,
+    JOB_PLAYBOOK,
+    RULES,
+    ZUUL_CONF_KEYS,
+    Fact,
+    Failed,
+    Stderr,
+    diagnose,
+)
 
 # bwrap's own messages (bubblewrap.c; the first three seen here under podman).
 PROC_EPERM = "bwrap: Can't mount proc on /newroot/proc: Operation not permitted"
@@ -101,11 +110,39 @@ SCENARIOS: list[tuple[str, dict[str, Any], dict[str, str], list[str], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("environment", "failures", "expected", "fix"),
-                         [s[1:] for s in SCENARIOS], ids=[s[0] for s in SCENARIOS])
-def test_each_cause_is_told_apart(environment: dict[str, Any], failures: dict[str, str],
+# The same, for what the zuul-k8s-selftest job reports from inside a build (jobcheck.py).
+JOB_SCENARIOS: list[tuple[str, dict[str, Any], dict[str, str], list[str], str]] = [
+    ("root executor with the runtime's default capabilities",
+     {"uid": 0, "gid": 0, "cap_eff": [*CONTAINERD_CAPS, "SETFCAP"],
+      "cap_bnd": [*CONTAINERD_CAPS, "SETFCAP"]},
+     {"build.capabilities": ""}, ["root-job-capabilities"], "add: [SETFCAP]"),
+    ("non-root build holds capabilities", {"cap_eff": ["NET_RAW"]}, {"build.capabilities": ""},
+     ["job-holds-capabilities"], "user.uid: 10001"),
+    ("zuul.conf's dir in untrusted_ro_paths", {}, {"build.zuul-conf": ""},
+     ["executor-paths-exposed"], "[executor] untrusted_ro_paths"),
+    ("the executor's /proc bound into builds", {},
+     {"build.proc": "", "build.processes": "", "build.writes": ""},
+     ["executor-paths-exposed"], "/proc"),
+    ("a service-account token in reach", {}, {"build.sa-token": ""}, ["job-sees-token"],
+     "automountServiceAccountToken: false"),
+    ("no seccomp filter", {"seccomp": "disabled"}, {"build.seccomp": ""}, ["job-without-seccomp"],
+     "isolation.seccomp: Localhost"),
+    ("no --disable-userns", {"bwrap_version": "0.6.2"},
+     {"build.uid-map": "", "build.nested-userns": ""},
+     ["job-userns-not-bwraps"], "bubblewrap 0.8.0"),
+    ("the job ran trusted", {}, {"build.context": ""}, ["job-runs-trusted"], "untrusted project"),
+    ("no-new-privs missing", {"no_new_privs": False}, {"build.no-new-privs": ""},
+     ["job-may-gain-privileges"], "allowPrivilegeEscalation: false"),
+]
+
+
+@pytest.mark.parametrize(("kind", "environment", "failures", "expected", "fix"),
+                         [("probe", *s[1:]) for s in SCENARIOS]
+                         + [("job", *s[1:]) for s in JOB_SCENARIOS],
+                         ids=[s[0] for s in SCENARIOS] + ["job: " + s[0] for s in JOB_SCENARIOS])
+def test_each_cause_is_told_apart(kind: str, environment: dict[str, Any], failures: dict[str, str],
                                   expected: list[str], fix: str) -> None:
-    report = make_report(environment, failures)
+    report = make_report(environment, failures, kind=kind)
     diagnoses = diagnose(report)
     assert [d.rule.id for d in diagnoses] == expected
     assert fix in diagnoses[0].rule.fix
@@ -118,10 +155,17 @@ def test_each_cause_is_told_apart(environment: dict[str, Any], failures: dict[st
 
 def test_a_passing_report_has_no_diagnosis() -> None:
     assert diagnose(make_report()) == []
+    assert diagnose(make_report(kind="job")) == []
+
+
+def test_a_job_failure_no_rule_knows_is_unexplained() -> None:
+    report = make_report({}, {"build.other-builds": ""}, kind="job")
+    report["checks"][[c["id"] for c in report["checks"]].index("build.other-builds")]["id"] = "build.future"
+    assert [d.rule.id for d in diagnose(report)] == ["unexplained"]
 
 
 def test_rules_name_real_checks_facts_and_fixes() -> None:
-    check_ids = {check[0] for check in probe.CHECKS}
+    check_ids = {check[0] for check in probe.CHECKS + jobcheck.CHECKS}
     facts = set(schemas.load("selftest-report.schema.json")["properties"]["environment"]
                 ["properties"])
     assert len({rule.id for rule in RULES}) == len(RULES)
@@ -175,12 +219,14 @@ def test_every_fix_names_a_config_key_or_a_node_playbook(rule: Any) -> None:
     field `zuul-k8s render` always sets, or the node playbook."""
     quoted = re.findall(r"`([a-zA-Z][\w.]*)(?::[^`]*)?`", rule.fix)
     names_key = any(key in _config_keys() for key in quoted)
-    names_playbook = "playbooks/node-prepare.yaml" in rule.fix
+    names_playbook = "playbooks/node-prepare.yaml" in rule.fix or JOB_PLAYBOOK in rule.fix
     names_render = "`zuul-k8s render`" in rule.fix
+    # zuul.conf's own keys, for what zuul.conf exposes to builds: `[executor] untrusted_ro_paths`
+    names_zuul_conf = any(f"`{key}`" in rule.fix for key in ZUUL_CONF_KEYS)
     if rule.id in NODE_SETTING_RULES:
         assert "sets no sysctl" in rule.fix and "playbooks/node-prepare.yaml" in rule.fix
         return
-    assert names_key or names_playbook or names_render, rule.fix
+    assert names_key or names_playbook or names_render or names_zuul_conf, rule.fix
 
 
 def test_config_keys_are_read_from_the_schema() -> None:

@@ -41,6 +41,7 @@ def test_kit_default_pod_at_uid_10001() -> None:
         "--security-opt", "no-new-privileges",
         "--user", "10001:10001",
         "--group-add", "10001",
+        "--read-only",  # the kit's readOnlyRootFilesystem (docs/executor-pod.md)
     ]
 
 

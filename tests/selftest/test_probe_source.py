@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from zuul_k8s import schemas
-from zuul_k8s.selftest import PROBE_PATH, probe
+from zuul_k8s.selftest import PROBE_PATH, jobcheck, probe
 
 
 def test_probe_parses_as_python_3_8() -> None:
@@ -45,7 +45,11 @@ def test_schema_requires_every_environment_fact_the_probe_gathers() -> None:
     assert set(environment["required"]) == set(environment["properties"])
     for name, prop in environment["properties"].items():
         assert prop.get("description"), name
-    assert schema["properties"]["checks"]["minItems"] == len(probe.CHECKS)
+    # Every check appears: the probe's for kind probe (and v1), the job checker's for kind job.
+    by_kind = schema["allOf"][1]
+    assert by_kind["if"]["properties"]["kind"]["const"] == "job"
+    assert by_kind["then"]["properties"]["checks"]["minItems"] == len(jobcheck.CHECKS)
+    assert by_kind["else"]["properties"]["checks"]["minItems"] == len(probe.CHECKS)
 
 
 def test_masked_proc_paths_are_the_runtimes_masked_and_readonly_paths() -> None:

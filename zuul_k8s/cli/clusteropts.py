@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from zuul_k8s.cli import common
+from zuul_k8s.errors import Problem, UserError
 
 
 def add_kubeconfig(parser: argparse.ArgumentParser) -> None:
@@ -14,9 +15,28 @@ def add_kubeconfig(parser: argparse.ArgumentParser) -> None:
                         help="kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
 
 
-def add_timeout(parser: argparse.ArgumentParser, default: int, what: str) -> None:
-    parser.add_argument("--timeout", type=int, default=default, metavar="SECONDS",
-                        help=f"give up waiting for {what} after this long (default: {default})")
+def add_timeout(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--timeout", type=int, metavar="SECONDS",
+        help=f"the total wall time {what}; old executors still draining when it "
+        "ends are reported, not failed (default: rolls x replicas x (gracefulStopSeconds + "
+        "300) + 300, see docs/upgrading.md)")
+
+
+def add_config(parser: argparse.ArgumentParser) -> None:
+    """-c for the commands that change a cluster: no built-in default (require_config)."""
+    parser.add_argument("-c", "--config", metavar="CONFIG",
+                        help="the kit's config file (needed: this command never deploys the "
+                        "built-in example; `zuul-k8s init` writes a starter)")
+
+
+def require_config(args: argparse.Namespace, command: str) -> None:
+    """`apply` and `upgrade` change a cluster: they never fall back to the built-in example."""
+    if args.config is None:
+        raise UserError(Problem(
+            "-c", "", f"`zuul-k8s {command}` needs your config: pass -c CONFIG (`zuul-k8s init` "
+            "writes a starter); it does not deploy the built-in example to whatever cluster the "
+            "kubeconfig points at"))
 
 
 def rendered(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]] | None]:
@@ -28,8 +48,10 @@ def rendered_config(config: Any, args: argparse.Namespace) -> tuple[Any, list[di
     from zuul_k8s.render import render
     from zuul_k8s.validate import validate
 
-    objects = render(config, common.read_zuul_conf(getattr(args, "zuul_conf", None)))
-    findings = validate(objects, common.target_of(config))
+    data, zuul_conf = common.zuul_conf_from(args)
+    objects = render(config, data)
+    findings = validate(objects, common.target_of(config), zuul_conf)
+    common.note_unchecked(zuul_conf, objects)
     errors = common.blocking(findings)
     if errors:
         common.print_findings(findings, "text", sys.stderr)
@@ -61,7 +83,7 @@ def via_ansible(args: argparse.Namespace, playbook: str, variables: dict[str, An
 
     import yaml
 
-    from zuul_k8s.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Problem, UserError
+    from zuul_k8s.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
     from zuul_k8s.nodes import PLAYBOOK_DIR
 
     try:

@@ -27,8 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "nodes",
         help="prepare Kubernetes nodes (SELinux module, seccomp and AppArmor profiles)",
         description="Run the kit's node playbooks (plain Ansible, also usable with "
-        "ansible-playbook) against a YAML inventory, one line per host and task as they "
-        "finish, then a table per host. Exit 1 when any host failed (verify: or lacks a part).",
+        "ansible-playbook) against any inventory ansible-playbook -i takes (INI, YAML, a "
+        "directory with group_vars/host_vars, an inventory script or plugin config), one line "
+        "per host and task as they finish, then a table per host. The inventory is read by "
+        "Ansible itself (ansible-inventory --list) and each host's zuul_k8s_ variables are "
+        "checked before anything runs (exit 2 naming the host and variable). Exit 1 when any "
+        "host failed (verify: or lacks a part).",
     )
     actions = parser.add_subparsers(dest="nodes_action", metavar="ACTION", parser_class=type(parser))
     actions.required = True
@@ -39,7 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             "--inventory",
             required=True,
             metavar="INVENTORY",
-            help="YAML Ansible inventory (variables: schemas/node-vars.schema.json)",
+            help="Ansible inventory: INI, YAML, a directory, a script or a plugin config "
+            "(variables: schemas/node-vars.schema.json)",
         )
         action.add_argument("-l", "--limit", metavar="HOSTS", help="Ansible host pattern")
         action.add_argument("-f", "--forks", type=int, metavar="N", help="hosts in parallel (Ansible's default: 5)")

@@ -13,7 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "preflight", help="check the cluster, its nodes, namespace, Secrets and permissions",
         description="Check the API server version; every node that may run the executor "
         "(nodeSelector and tolerations honoured) for kernel 6.3+, containerd 2.0+ or CRI-O 1.25+, "
-        "kubelet version and OS; the namespace's Pod Security labels; the Secrets the config "
+        "kubelet version and OS; the namespace's Pod Security labels and, for an existing "
+        "namespace, the pods the labels the kit would set deny and the objects it would fight "
+        "over (another deployer's executor, its names taken); the Secrets the config "
         "names and their keys (never their values); and every permission apply, selftest and "
         "upgrade use (one SelfSubjectAccessReview per rule). Cordoned nodes are not eligible; "
         "a read the cluster refuses is a blocking row. Exit 1 when something blocks.",

@@ -29,8 +29,10 @@ def run(args: argparse.Namespace) -> int:
     from zuul_k8s.validate import validate
 
     config = common.config_from(args)
-    objects = render(config, common.read_zuul_conf(args.zuul_conf))
-    findings = validate(objects, common.target_of(config))
+    data, zuul_conf = common.zuul_conf_from(args)
+    objects = render(config, data)
+    findings = validate(objects, common.target_of(config), zuul_conf)
+    common.note_unchecked(zuul_conf, objects)
     errors = common.blocking(findings)
     if findings:
         common.print_findings(findings, "text", sys.stderr)

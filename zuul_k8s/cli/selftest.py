@@ -1,9 +1,11 @@
 """`zuul-k8s selftest`: prove bwrap works with the executor's image and pod settings.
 
 On the cluster, a Job per node with the executor's own pod template runs the
-probe; with --local, podman runs it here with the pod's settings translated.
-Either way it prints check by check what holds, and for each failure its cause
-and fix. Exit 0 when no check failed, 1 when one did, 2 for bad input.
+probe; with --local, podman runs it here with the pod's settings translated;
+with --zuul, zuul-web enqueues the zuul-k8s-selftest job and a real executor
+runs its checker inside a real build. Each way it prints check by check what
+holds, and for each failure its cause and fix. Exit 0 when no check failed, 1
+when one did, 2 for bad input. --write-job writes the job's files.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Run the self-test probe with exactly the executor's image and pod security "
         "settings, and report per check what holds, what fails, why, and which setting fixes it. "
         "By default it runs as a Job on the cluster (one per eligible node with --all-nodes); "
-        "--local runs it under podman on this machine. Exit 0 when every check passes or is "
-        "skipped, 1 when one fails, 2 for bad input, an unreachable cluster or a missing podman.",
+        "--local runs it under podman on this machine; --zuul enqueues the zuul-k8s-selftest "
+        "Zuul job, whose checker looks out from inside a real build on your executors. Exit 0 "
+        "when every check passes or is skipped, 1 when one fails, 2 for bad input, an "
+        "unreachable cluster or zuul-web, or a missing podman.",
     )
     parser.add_argument("--local", action="store_true",
                         help="run the probe under podman here, with the pod's settings translated "
@@ -56,7 +60,27 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         "RuntimeDefault: the node runtime's default seccomp profile as OCI JSON "
                         "(podman's own default allows unshare and mount, so it proves nothing)")
     parser.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
-                        help="give up on the probe after this long (default: 300)")
+                        help="give up on the probe (with --zuul: on each build, from enqueue to "
+                        "its end) after this long (default: 300)")
+    zuul = parser.add_argument_group("from inside a Zuul build (--zuul)")
+    zuul.add_argument("--zuul", metavar="URL", help="zuul-web's base URL: enqueue the "
+                      "zuul-k8s-selftest job there, follow its build and report its checks")
+    zuul.add_argument("--tenant", help="the Zuul tenant (required with --zuul)")
+    zuul.add_argument("--project", help="the project to enqueue (default: the project that "
+                      "defines the job)")
+    zuul.add_argument("--pipeline", help="the pipeline to enqueue into (default: the one pipeline "
+                      "in which the project runs the job)")
+    zuul.add_argument("--token-file", metavar="FILE", help="a file holding an admin token "
+                      "(JWT) for the tenant; default: the environment variable ZUUL_K8S_TOKEN. "
+                      "Never printed")
+    zuul.add_argument("--count", type=int, default=1, metavar="N",
+                      help="run N builds, one after the other, and say which executors ran "
+                      "them (default: 1)")
+    parser.add_argument("--write-job", metavar="DIR", help="write the zuul-k8s-selftest job "
+                        "(zuul.d/, playbooks/) into DIR, to copy into an untrusted project; "
+                        "nothing else runs")
+    parser.add_argument("--force", action="store_true",
+                        help="with --write-job: overwrite files that differ")
     common.add_output_format(parser)
     parser.set_defaults(func=run)
 
@@ -79,9 +103,27 @@ def _executor(args: argparse.Namespace) -> tuple[Any, str]:
 
 LOCAL_ONLY = ("filename", "seccomp_root", "runtime_default_seccomp")
 CLUSTER_ONLY = ("kubeconfig", "node", "all_nodes", "via_ansible")
+ZUUL_ONLY = ("tenant", "project", "pipeline", "token_file")
+POD_ONLY = ("local", "config", "image", *LOCAL_ONLY, *CLUSTER_ONLY)
+TOKEN_ENV = "ZUUL_K8S_TOKEN"
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.write_job:
+        return write_job(args)
+    if args.force:
+        raise UserError("--force goes with --write-job")
+    if args.zuul:
+        misplaced = [name for name in POD_ONLY if getattr(args, name)]
+        if misplaced:
+            option = misplaced[0].replace("_", "-")
+            raise UserError(f"--{option} is for the probe's self-test (cluster or --local); "
+                            "--zuul runs the Zuul job on your executors as they are")
+        return run_zuul(args)
+    misplaced = [name for name in ZUUL_ONLY if getattr(args, name)]
+    if misplaced or args.count != 1:
+        option = misplaced[0].replace("_", "-") if misplaced else "count"
+        raise UserError(f"--{option} goes with --zuul URL")
     if args.local:
         misplaced = [name for name in CLUSTER_ONLY if getattr(args, name)]
         if misplaced:
@@ -141,3 +183,105 @@ def run_local(args: argparse.Namespace) -> int:
         print(f"podman flags: {' '.join(translation.flags)}")
         sys.stdout.write(output.format_table(report, diagnoses))
     return EXIT_OK if report["ok"] else EXIT_FAILED
+
+
+def write_job(args: argparse.Namespace) -> int:
+    from zuul_k8s import zuuljob
+
+    others = [name for name in (*POD_ONLY, *ZUUL_ONLY, "zuul") if getattr(args, name)]
+    if others:
+        raise UserError(f"--write-job writes files only; drop --{others[0].replace('_', '-')}")
+    directory = Path(args.write_job)
+    for path in zuuljob.write(directory, force=args.force):
+        print(f"wrote {path}")
+    print(f"next: copy {directory}/zuul.d and {directory}/playbooks into an untrusted project, add "
+          f"{zuuljob.JOB_NAME} to one of its pipelines, then run zuul-k8s selftest --zuul URL "
+          "--tenant TENANT (docs/selftest.md)")
+    return EXIT_OK
+
+
+def read_token(args: argparse.Namespace) -> str | None:
+    """The token from --token-file, else $ZUUL_K8S_TOKEN; None when neither is given."""
+    import os
+
+    from zuul_k8s.errors import Problem
+
+    if args.token_file:
+        try:
+            with open(args.token_file, encoding="utf-8") as handle:
+                token = handle.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or "not UTF-8 text"
+            raise UserError(Problem(args.token_file, "", f"cannot read the token: {why}")) from None
+        if not token:
+            raise UserError(Problem(args.token_file, "", "is empty; it must hold the token (a JWT)"))
+        return token
+    return os.environ.get(TOKEN_ENV) or None
+
+
+def run_zuul(args: argparse.Namespace) -> int:
+    from zuul_k8s.selftest import output, zuulweb
+    from zuul_k8s.selftest.diagnosis import diagnose
+
+    if not args.tenant:
+        raise UserError("--zuul needs --tenant (the tenant whose project runs zuul-k8s-selftest)")
+    if args.count < 1:
+        raise UserError(f"--count {args.count}: give 1 or more builds")
+    if args.timeout <= 0:
+        raise UserError(f"--timeout {args.timeout:g}: give a positive number of seconds")
+    token = read_token(args)
+    if token is None:
+        raise UserError(f"no token: pass --token-file FILE or set {TOKEN_ENV} (a JWT zuul-web "
+                        f"accepts as an admin of tenant {args.tenant})")
+    client = zuulweb.ZuulWeb(args.zuul, args.tenant, token)
+    target = zuulweb.resolve(client, args.project, args.pipeline)
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    log(f"zuul-web {client.url}: tenant {args.tenant}, project {target.project}, "
+        f"pipeline {target.pipeline}, branch {target.branch}")
+    builds = zuulweb.run_builds(client, target, args.count, args.timeout, log=log)
+    missing = [b for b in builds if b.report is None]
+    if missing:
+        first = missing[0]
+        raise UserError(f"build {first.uuid} ended {first.result} without a report"
+                        + (f" ({first.error_detail})" if first.error_detail else "")
+                        + f"; its log: {first.log_url or client.url + '/t/' + args.tenant + '/build/' + first.uuid}")
+    ok = all(b.report is not None and b.report["ok"] for b in builds)
+    if args.output == "json":
+        import json
+
+        document = {
+            "ok": ok,
+            "zuul": {"url": client.url, "tenant": args.tenant, "project": target.project,
+                     "pipeline": target.pipeline},
+            "builds": [
+                {"uuid": b.uuid, "result": b.result, "executor": b.executor, "log_url": b.log_url,
+                 **output.as_document(b.report, diagnose(b.report))}
+                for b in builds if b.report is not None
+            ],
+        }
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        for build in builds:
+            assert build.report is not None
+            print(f"build {build.uuid} on executor {build.executor or '(unknown)'}: {build.result}"
+                  + (f" (log: {build.log_url})" if build.log_url else ""))
+            sys.stdout.write(output.format_table(build.report, diagnose(build.report)))
+            print()
+        if len(builds) > 1:
+            print(executors_line(builds))
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def executors_line(builds: list[Any]) -> str:
+    """Which executors ran the builds, and how each went."""
+    counts: dict[str, list[int]] = {}
+    for build in builds:
+        passed = counts.setdefault(build.executor or "(unknown)", [0, 0])
+        passed[0 if build.report and build.report["ok"] else 1] += 1
+    parts = [f"{name} ({ok + bad} build{'s' if ok + bad != 1 else ''}"
+             + (f", {bad} failed" if bad else "") + ")"
+             for name, (ok, bad) in sorted(counts.items())]
+    return f"{len(builds)} builds on {len(counts)} executor{'s' if len(counts) != 1 else ''}: " + ", ".join(parts)

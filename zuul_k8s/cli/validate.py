@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from zuul_k8s.render import render
     from zuul_k8s.validate import validate
 
+    data, zuul_conf = common.zuul_conf_from(args)
     if args.filename:
         objects = load_manifests(args.filename)
         target = common.target_of(load_config(None))
@@ -76,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("--target-version and --level go with -f; a config names its own "
                             "(kubernetes.version, kubernetes.podSecurityLevel)")
         config = load_config(args.config)
-        objects = render(config, common.read_zuul_conf(args.zuul_conf))
+        objects = render(config, data)
         target = common.target_of(config)
-    findings = validate(objects, target)
+    findings = validate(objects, target, zuul_conf)
+    common.note_unchecked(zuul_conf, objects)
     common.print_findings(findings, args.output)
     return EXIT_FAILED if common.blocking(findings) else EXIT_OK

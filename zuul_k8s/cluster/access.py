@@ -61,10 +61,13 @@ class Rule:
 
 # apply.apply_one, per object it applies: a GET (created, configured or unchanged?),
 # then the server-side apply PATCH. `upgrade` GETs the workload the same way.
-APPLY_VERBS = ("get", "patch")
+# A server-side apply PATCH that creates the object is authorized as `create` as well
+# (kube-apiserver, staging/src/k8s.io/apiserver/pkg/endpoints/handlers/patch.go: the
+# patcher's createValidation checks createAuthorizerAttributes), so a first apply needs both.
+APPLY_VERBS = ("get", "patch", "create")
 # selftest_job.run: its ConfigMap and Jobs, server-side applied (PATCH, no GET), then deleted.
 SELFTEST_KINDS = ("ConfigMap", "Job")
-SELFTEST_VERBS = ("patch", "delete")
+SELFTEST_VERBS = ("patch", "create", "delete")  # always new objects: create, as above
 
 # Requests that do not depend on which objects the config renders.
 FIXED: tuple[Rule, ...] = (
@@ -76,6 +79,10 @@ FIXED: tuple[Rule, ...] = (
     Rule("get", "Pod", "log", why="self-test: the probe's report"),
     Rule("list", "Event", why="why a pod, ReplicaSet or workload does not start"),
     Rule("list", "ReplicaSet", why="rollout: the Deployment's ReplicaSets and their events"),
+    # takeover.gather: another deployer's executor objects in the namespace, by name.
+    Rule("list", "StatefulSet", why="apply and preflight: another deployer's executor objects"),
+    Rule("list", "Deployment", why="apply and preflight: another deployer's executor objects"),
+    Rule("list", "Service", why="apply and preflight: another deployer's executor objects"),
 )
 
 # Allowed to every authenticated user (the system:basic-user ClusterRole): not reviewed.
@@ -86,7 +93,7 @@ ALWAYS_ALLOWED: tuple[Rule, ...] = (
 
 # Every kind `render` may produce (the Namespace only with namespace.create, one of the
 # two workload kinds): what the requirements table in docs/requirements.md lists.
-RENDERED_KINDS = ("Namespace", "ServiceAccount", "Service", "Deployment", "StatefulSet",
+RENDERED_KINDS = ("Namespace", "ServiceAccount", "Service", "NetworkPolicy", "Deployment", "StatefulSet",
                   "PodDisruptionBudget")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,15 +80,39 @@ def _resource_text(parts: dict[str, str]) -> str:
     return f"{res}.{parts['group']}" if parts["group"] else res
 
 
+# A 403 is not always RBAC: admission plugins answer 403 too, each with its own words
+# (kube-apiserver: the NamespaceLifecycle plugin "because it is being terminated", the
+# ResourceQuota plugin "exceeded quota", a validating webhook 'admission webhook "NAME"
+# denied the request', PodSecurity "violates PodSecurity").
+FORBIDDEN_BY_ADMISSION: tuple[tuple[str, str], ...] = (
+    ("being terminated", "the namespace is being deleted; fix: wait until it is gone (or pick "
+     "another namespace.name), then rerun"),
+    ("exceeded quota", "a ResourceQuota in the namespace refuses it; fix: raise the quota, or "
+     "lower resources in the config"),
+    ("admission webhook", "an admission webhook refuses it; fix: read its reason above, the "
+     "cluster's admins own that policy"),
+    ("violates PodSecurity", "the namespace's Pod Security admission refuses it; fix: see "
+     "`zuul-k8s preflight` (it reads the namespace's labels) and `zuul-k8s validate`"),
+)
+
+
 def _forbidden(err: ApiError, server: str) -> str:
+    for words, why in FORBIDDEN_BY_ADMISSION:
+        if words in err.message:
+            return f"forbidden: {err.message}: {why}"
     parts = _split(err.path)
     where = f" in namespace {parts['namespace']}" if parts["namespace"] else " (cluster-wide)"
     resource = parts["resource"].split("/")[0]
+    # The verb RBAC denied, as the server names it: a server-side apply PATCH that would
+    # create the object is denied `create` (kube-apiserver's RBAC message: 'User "u"
+    # cannot create resource "r" ...').
+    denied = re.search(r" cannot (\w+) resource ", err.message)
+    verb = denied.group(1) if denied else err.verb
     return (
-        f"forbidden: the cluster refuses `{err.verb}` on {_resource_text(parts)}{where} "
+        f"forbidden: the cluster refuses `{verb}` on {_resource_text(parts)}{where} "
         f"({err.message}); fix: grant the kit's user a "
         f"{'Role' if parts['namespace'] else 'ClusterRole'} rule "
-        f"{{apiGroups: [\"{parts['group']}\"], resources: [\"{resource}\"], verbs: [\"{err.verb}\"]}} "
+        f"{{apiGroups: [\"{parts['group']}\"], resources: [\"{resource}\"], verbs: [\"{verb}\"]}} "
         "and bind it; `zuul-k8s preflight` lists every permission the kit needs"
     )
 
@@ -110,7 +135,22 @@ def _conflict(err: ApiError, server: str) -> str:
             "config to match, or rerun with --force-conflicts to take those fields over")
 
 
+# 422s whose fix is not "correct the field": the object exists and that field cannot change
+# (kubernetes pkg/apis/apps/validation: a StatefulSet's spec is immutable but for a few fields).
+IMMUTABLE: tuple[tuple[str, str], ...] = (
+    ("updates to statefulset spec for fields other than",
+     "a StatefulSet's volumeClaimTemplates, selector and serviceName cannot change once created; "
+     "fix: keep state.size and state.storageClassName as they were, or replace the StatefulSet without "
+     "dropping builds: `zuul-executor graceful` on each pod, `kubectl delete statefulset NAME "
+     "--cascade=orphan`, `zuul-k8s apply`, then delete the orphaned pods one by one (their PVCs "
+     "stay)"),
+)
+
+
 def _invalid(err: ApiError, server: str) -> str:
+    for words, why in IMMUTABLE:
+        if words in err.message:
+            return f"the cluster refused the change: {why}"
     fields = [f"{c.get('field', '?')}: {c.get('message', c.get('reason', ''))}" for c in err.causes]
     detail = "; ".join(fields) if fields else err.message
     return (f"the cluster rejected the object: {detail}; fix: correct those fields "
@@ -149,6 +189,22 @@ def unreachable(server: str, reason: object) -> UserError:
         "server URL, the network and that the API server runs (`kubectl cluster-info`)"))
 
 
+def warning_texts(header: str) -> list[str]:
+    """The texts of a `Warning` header (RFC 7234 5.5: `299 - "text"`, comma-separated,
+    with backslash escapes inside the quotes), as the API server sends them."""
+    texts, i = [], 0
+    while (start := header.find('"', i)) != -1:
+        j, out = start + 1, []
+        while j < len(header) and header[j] != '"':
+            if header[j] == "\\" and j + 1 < len(header):
+                j += 1
+            out.append(header[j])
+            j += 1
+        texts.append("".join(out))
+        i = j + 1
+    return texts
+
+
 def kubeconfig_path(explicit: str | None) -> str | None:
     """--kubeconfig, else $KUBECONFIG (first entry), else ~/.kube/config, else None (in-cluster)."""
     if explicit:
@@ -167,6 +223,10 @@ class Cluster:
     def __init__(self, api_client: Any, source: str) -> None:
         self.api = api_client
         self.source = source  # the kubeconfig (or "in-cluster"), for messages
+        # The server's own `Warning` headers (e.g. "would violate PodSecurity ..."), in
+        # order, without repeats: the CLI shows them, since they are often the first word
+        # of a denial the controllers meet later.
+        self.warnings: list[str] = []
 
     @property
     def server(self) -> str:
@@ -218,6 +278,7 @@ class Cluster:
                 body: Any = None, content_type: str | None = None,
                 timeout: float = 30) -> dict[str, Any]:
         response = self._send(method, path, query, body, content_type, timeout)
+        self._keep_warnings(response)
         data = response.read()
         try:
             parsed = json.loads(data) if data else {}
@@ -227,6 +288,14 @@ class Cluster:
             raise ApiError(response.status, method, path, query or {},
                            parsed if isinstance(parsed, dict) else {})
         return parsed if isinstance(parsed, dict) else {"items": parsed}
+
+    def _keep_warnings(self, response: Any) -> None:
+        headers = getattr(response, "headers", None)
+        values = headers.getlist("Warning") if hasattr(headers, "getlist") else []
+        for value in values:
+            for text in warning_texts(value):
+                if text not in self.warnings:
+                    self.warnings.append(text)
 
     def get(self, path: str, **query: Any) -> dict[str, Any] | None:
         """The object at `path`, or None when it does not exist."""

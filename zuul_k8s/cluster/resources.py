@@ -49,6 +49,7 @@ RESOURCES: dict[str, Resource] = {
     "ControllerRevision": Resource("apps", "v1", "controllerrevisions", True),
     "Job": Resource("batch", "v1", "jobs", True),
     "PodDisruptionBudget": Resource("policy", "v1", "poddisruptionbudgets", True),
+    "NetworkPolicy": Resource("networking.k8s.io", "v1", "networkpolicies", True),
     "SelfSubjectAccessReview": Resource("authorization.k8s.io", "v1", "selfsubjectaccessreviews", False),
 }
 
@@ -57,6 +58,7 @@ RESOURCES: dict[str, Resource] = {
 APPLY_RANK: dict[str, int] = {
     "Namespace": 0,
     "ServiceAccount": 1, "ConfigMap": 1, "Secret": 1, "Service": 1,
+    "NetworkPolicy": 1,  # before the workload: its pods are fenced from their first start
     "Deployment": 2, "StatefulSet": 2, "Job": 2,
     "PodDisruptionBudget": 3,
 }

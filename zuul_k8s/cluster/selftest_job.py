@@ -27,7 +27,7 @@ from zuul_k8s.isolation import EXECUTOR_CONTAINER
 
 PROBE_DIR = "/zuul-k8s"
 PROBE_FILE = "probe.py"
-TTL_SECONDS = 600  # the cluster removes a leftover Job even if the kit could not
+TTL_MARGIN = 600  # the cluster removes a leftover Job even if the kit could not
 RUN_LABEL = "zuul-k8s.io/selftest-run"
 NODE_ANNOTATION = "zuul-k8s.io/selftest-node"
 # Pod spec fields of the executor the probe keeps: what decides whether bwrap works,
@@ -41,7 +41,10 @@ KEPT_POD_FIELDS = ("hostUsers", "securityContext", "nodeSelector", "tolerations"
 # Job exercises the state volume's kind. A PVC (StatefulSet volumeClaimTemplates) is not
 # copied: the Job would need a claim of its own.
 KEPT_VOLUME_KINDS = ("emptyDir",)
-KEPT_CONTAINER_FIELDS = ("name", "image", "imagePullPolicy", "securityContext", "resources")
+KEPT_CONTAINER_FIELDS = ("name", "image", "imagePullPolicy", "securityContext")
+# The probe's own, small resources: the executor's requests (CPU, memory, the state
+# disk) would keep the probe off a node where an executor already runs.
+PROBE_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
 
 
 def _pin_to_node(spec: dict[str, Any], node: str) -> None:
@@ -78,6 +81,7 @@ def build(workload: dict[str, Any], image: str | None, nodes: list[str | None], 
         if image:
             container["image"] = image
         container["command"] = ["python3", f"{PROBE_DIR}/{PROBE_FILE}"]
+        container["resources"] = copy.deepcopy(PROBE_RESOURCES)
         kept = [copy.deepcopy(v) for v in template["spec"].get("volumes") or []
                 if any(kind in v for kind in KEPT_VOLUME_KINDS)]
         kept_names = {v["name"] for v in kept}
@@ -96,7 +100,9 @@ def build(workload: dict[str, Any], image: str | None, nodes: list[str | None], 
             "apiVersion": "batch/v1", "kind": "Job",
             "metadata": {"name": f"{name}-{index}", "namespace": namespace, "labels": labels,
                          "annotations": annotations},
-            "spec": {"backoffLimit": 0, "ttlSecondsAfterFinished": TTL_SECONDS,
+            # Outlives the whole run (every Job is waited for within `timeout`), so a Job
+            # that finished first is still there to be read when the run gets to it.
+            "spec": {"backoffLimit": 0, "ttlSecondsAfterFinished": timeout + TTL_MARGIN,
                      "activeDeadlineSeconds": timeout,
                      "template": {"metadata": {"labels": labels, "annotations": annotations},
                                   "spec": spec}},
@@ -148,12 +154,12 @@ def _job_pod(cluster: Cluster, job: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def wait_for(cluster: Cluster, job: dict[str, Any], outcome: Outcome, start_timeout: float,
-             timeout: float, say: Callable[[str], None]) -> None:
-    """Wait for the Job's pod to finish and read its report, or explain why it cannot."""
-    from zuul_k8s.selftest import report
-
+             timeout: float, say: Callable[[str], None], begun: float | None = None) -> None:
+    """Wait for the Job's pod to finish and read its report, or explain why it cannot.
+    `begun`: when the Jobs were created; the Jobs run side by side, so every wait counts
+    from then and N nodes take as long as the slowest, not N times one."""
     ns, name = job["metadata"]["namespace"], job["metadata"]["name"]
-    begun = time.monotonic()
+    begun = time.monotonic() if begun is None else begun
     announced = False
     while True:
         pod = _job_pod(cluster, job)
@@ -165,11 +171,7 @@ def wait_for(cluster: Cluster, job: dict[str, Any], outcome: Outcome, start_time
                 outcome.node = outcome.node or pod["spec"]["nodeName"]
                 announced = True
         if phase in ("Succeeded", "Failed"):
-            log = cluster.text(f"/api/v1/namespaces/{ns}/pods/{outcome.pod}/log")
-            try:
-                outcome.report = dict(report.parse(log, f"the probe's report from {outcome.pod}"))
-            except UserError as exc:
-                outcome.problem = str(exc)
+            read_report(cluster, pod, outcome)
             return
         events = podstatus.events_for(cluster, ns, outcome.pod) if outcome.pod else []
         events += podstatus.events_for(cluster, ns, name)
@@ -188,6 +190,41 @@ def wait_for(cluster: Cluster, job: dict[str, Any], outcome: Outcome, start_time
             outcome.problem = f"the probe did not finish within {timeout:.0f}s"
             return
         time.sleep(0.5)
+
+
+def terminated(pod: dict[str, Any]) -> str:
+    """The executor container's end as the kubelet recorded it (reason, message, exit code)."""
+    for status in pod.get("status", {}).get("containerStatuses") or []:
+        if status.get("name") != EXECUTOR_CONTAINER:
+            continue
+        end = (status.get("state") or {}).get("terminated") or {}
+        if end:
+            words = [str(end.get("reason") or ""), str(end.get("message") or "").strip()]
+            return (f"the container ended with exit code {end.get('exitCode')}"
+                    + (f": {': '.join(w for w in words if w)}" if any(words) else ""))
+    return ""
+
+
+def read_report(cluster: Cluster, pod: dict[str, Any], outcome: Outcome) -> None:
+    """The probe's report from the executor container's log; when there is none (the
+    runtime refused the container, the log is gone), why, from the container's end."""
+    from zuul_k8s.selftest import report
+
+    ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+    rejected = podstatus.rejection(pod)
+    if rejected:
+        outcome.problem = f"the probe's pod never started: {rejected}"
+        return
+    ended = terminated(pod)
+    try:
+        log = cluster.text(f"/api/v1/namespaces/{ns}/pods/{name}/log", container=EXECUTOR_CONTAINER)
+    except ApiError as err:  # e.g. 400 for a container that never started
+        outcome.problem = f"no log ({err.status} {err.message})" + (f"; {ended}" if ended else "")
+        return
+    try:
+        outcome.report = dict(report.parse_log(log, f"the probe's report from {name}"))
+    except UserError as exc:
+        outcome.problem = str(exc) + (f"; {ended}" if ended else "")
 
 
 def cleanup(cluster: Cluster, configmap: dict[str, Any], jobs: list[dict[str, Any]]) -> None:
@@ -230,9 +267,10 @@ def run(cluster: Cluster, workload: dict[str, Any], *, image: str | None = None,
         say(f"self-test {run_id}: {len(jobs)} Job(s) in namespace "
             f"{configmap['metadata']['namespace']}, image "
             f"{jobs[0]['spec']['template']['spec']['containers'][0]['image']}")
+        begun = time.monotonic()
         for job, outcome in zip(jobs, outcomes, strict=True):
             try:
-                wait_for(cluster, job, outcome, start_timeout, timeout, say)
+                wait_for(cluster, job, outcome, start_timeout, timeout, say, begun)
             except ApiError as err:
                 raise explain(err, cluster.server, ref(job)) from None
     finally:

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from zuul_k8s.cluster import selftest_job
-from zuul_k8s.cluster.apply import Applied, apply_objects
+from zuul_k8s.cluster.apply import Applied, apply_objects, keep_zuul_conf_checksum, kept_line
 from zuul_k8s.cluster.client import Cluster
 from zuul_k8s.cluster.resources import object_path, ref
-from zuul_k8s.cluster.rollout import follow
+from zuul_k8s.cluster.rollout import Deadline, default_timeout, ended, follow
 from zuul_k8s.config import Config
 from zuul_k8s.errors import EXIT_FAILED, Problem, UserError
 from zuul_k8s.findings import Finding, Severity
@@ -91,10 +91,11 @@ def with_image(config: Config, image: str) -> Config:
     return Config(config.source, {**config.data, "image": image})
 
 
-def checked_objects(config: Config, image: str,
-                    zuul_conf: bytes | None = None) -> list[dict[str, Any]]:
+def checked_objects(config: Config, image: str, zuul_conf: bytes | None = None,
+                    parsed: Any = None) -> list[dict[str, Any]]:
     """The objects the upgrade applies, validated as `apply` validates them (schema, the
-    isolation contract, Pod Security); InvalidObjects before anything touches the cluster."""
+    isolation contract, Pod Security, and the zuul.conf given, `parsed`: zuulconf.ZuulConf);
+    InvalidObjects before anything touches the cluster."""
     from zuul_k8s.render import render
     from zuul_k8s.validate import validate
     from zuul_k8s.validate.admission import Target
@@ -102,18 +103,21 @@ def checked_objects(config: Config, image: str,
     upgraded = with_image(config, image)
     objects = render(upgraded, zuul_conf)
     findings = validate(objects, Target(minor=upgraded.target_minor,
-                                        level=upgraded["kubernetes"]["podSecurityLevel"]))
+                                        level=upgraded["kubernetes"]["podSecurityLevel"]), parsed)
     if any(f.severity is Severity.ERROR for f in findings):
         raise InvalidObjects(findings)
     return objects
 
 
-def objects_for(config: Config, image: str, state: State,
-                zuul_conf: bytes | None = None) -> list[dict[str, Any]]:
-    """The config's objects with `image`, the workload carrying the upgrade state."""
+def objects_for(config: Config, image: str, state: State, zuul_conf: bytes | None = None,
+                live: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The config's objects with `image`, the workload carrying the upgrade state; without
+    a zuul.conf, the checksum annotation `live` has is kept (apply.keep_zuul_conf_checksum)."""
     from zuul_k8s.render import render
 
     objects = render(with_image(config, image), zuul_conf)
+    if zuul_conf is None:
+        keep_zuul_conf_checksum(objects, live)
     for obj in objects:
         if obj["kind"] in ("Deployment", "StatefulSet"):
             obj["metadata"].setdefault("annotations", {})[STATE_ANNOTATION] = state.encode()
@@ -133,9 +137,10 @@ def _changed(applied: list[Applied]) -> bool:
 
 
 def _roll_back(cluster: Cluster, config: Config, state: State, say: Callable[[str], None],
-               timeout: float, zuul_conf: bytes | None) -> bool:
+               deadline: Deadline, zuul_conf: bytes | None,
+               live: dict[str, Any] | None) -> bool:
     back = State(state.target, state.previous, "rolled-back", state.template)
-    objects = objects_for(config, state.previous, back, zuul_conf)
+    objects = objects_for(config, state.previous, back, zuul_conf, live)
     workload = next(o for o in objects if o["kind"] in ("Deployment", "StatefulSet"))
     if state.template is not None:
         say(f"rolling back to the previous pod template (image {state.previous})")
@@ -144,7 +149,9 @@ def _roll_back(cluster: Cluster, config: Config, state: State, say: Callable[[st
         say(f"rolling back to {state.previous} (no saved template: today's config with the "
             "previous image)")
     applied = apply_objects(cluster, objects, force=True, report=lambda a: say(a.line(False)))
-    follow(cluster, _workload(applied), say, timeout=timeout)
+    result = follow(cluster, _workload(applied), say, timeout=deadline)
+    if result.draining:
+        say(ended(result))
     say(f"rolled back: the executors run {state.previous} again")
     return _changed(applied)
 
@@ -154,10 +161,15 @@ def _workload(applied: list[Any]) -> dict[str, Any]:
 
 
 def upgrade(cluster: Cluster, config: Config, image: str, *, rollback_on_failure: bool = False,
-            timeout: float = 900, selftest_timeout: int = 300,
+            timeout: float | None = None, selftest_timeout: int = 300,
             say: Callable[[str], None] = print, zuul_conf: bytes | None = None) -> Upgraded:
     """Validate, canary, roll, self-test. ok: the executors run `image` and pass the
-    self-test. A UserError raised after the cluster changed carries `changed = True`."""
+    self-test, or its rollout goes on while old executors drain (rerun to follow it).
+    A UserError raised after the cluster changed carries `changed = True`.
+
+    `timeout` is the total wall time of the rollouts: the upgrade's, and with
+    rollback_on_failure the rollback's, which keeps what the first leaves (the first
+    gets half); None: rollout.default_timeout with as many rolls."""
     checked_objects(config, image, zuul_conf)  # InvalidObjects: nothing touched
     from zuul_k8s.render import render
 
@@ -167,6 +179,8 @@ def upgrade(cluster: Cluster, config: Config, image: str, *, rollback_on_failure
         raise UserError(Problem(ref(planned), "", "is not installed; run `zuul-k8s apply` first"))
     state = read_state(live)
     current = live_image(live)
+    rolls = 2 if rollback_on_failure else 1
+    total = timeout if timeout is not None else default_timeout(planned, live, rolls)
     if state and state.target == image and state.phase == "rolling":
         say(f"resuming the upgrade to {image} (from {state.previous}; its canary passed before)")
     elif current == image and (state is None or state.phase == "done"):
@@ -184,15 +198,31 @@ def upgrade(cluster: Cluster, config: Config, image: str, *, rollback_on_failure
         report.append(result)
         say(result.line(False))
 
+    if zuul_conf is None:
+        kept = keep_zuul_conf_checksum(render(config), live)
+        if kept:
+            say(kept_line(kept))
+    say(f"waiting up to {total:g}s for the rollout"
+        + (f"s ({rolls} rolls: this one gets half, a rollback the rest)" if rolls > 1 else "")
+        + (" (--timeout)" if timeout is not None else
+           " (rolls x replicas x (gracefulStopSeconds + 300) + 300; --timeout to change)"))
+    budget = Deadline.after(total)
     try:
-        applied = apply_objects(cluster, objects_for(config, image, state, zuul_conf), report=show)
+        applied = apply_objects(cluster, objects_for(config, image, state, zuul_conf, live),
+                                report=show)
     except UserError as exc:  # refused part-way: report what did change, no rollback
         exc.changed = _changed(report)
         raise
     changed = _changed(applied)
     try:
         workload = _workload(applied)
-        follow(cluster, workload, say, timeout=timeout)
+        result = follow(cluster, workload, say, timeout=budget.share(rolls))
+        if result.draining:
+            say(ended(result))
+        if not result.complete:  # a StatefulSet replaces the rest as each drain ends
+            say(f"the upgrade to {image} goes on in the cluster: rerun the same command to "
+                "follow it and run the self-test after")
+            return Upgraded(ok=True, changed=True)
         after = _selftest(cluster, workload, None, "after the upgrade", say, selftest_timeout)
         if not all(o.ok for o in after):
             raise UserError(Problem(ref(workload), "", f"the self-test failed with {image} "
@@ -204,12 +234,13 @@ def upgrade(cluster: Cluster, config: Config, image: str, *, rollback_on_failure
         for problem in exc.problems:
             say(f"error: {problem}")
         try:
-            _roll_back(cluster, config, state, say, timeout, zuul_conf)
+            _roll_back(cluster, config, state, say, budget, zuul_conf, live)
         except UserError as failed:
             failed.changed = True
             raise
         return Upgraded(ok=False, changed=True)
     done = State(image, state.previous, "done")
-    changed = _changed(apply_objects(cluster, objects_for(config, image, done, zuul_conf))) or changed
+    changed = _changed(apply_objects(cluster, objects_for(config, image, done, zuul_conf,
+                                                          live))) or changed
     say(f"upgraded: the executors run {image} and pass the self-test")
     return Upgraded(ok=True, changed=changed)

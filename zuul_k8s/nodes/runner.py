@@ -62,7 +62,8 @@ def run_playbook(
             private_data_dir=private,
             ident=uuid.uuid4().hex,
             playbook=str(playbook),
-            inventory=str(Path(inventory).resolve()),
+            # A path (file, directory, script) made absolute: the run happens in a private dir.
+            inventory=str(Path(inventory).resolve()) if Path(inventory).exists() else inventory,
             limit=limit,
             forks=forks,
             cmdline=" ".join(cmdline),

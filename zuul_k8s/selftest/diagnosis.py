@@ -85,7 +85,7 @@ PROC_EPERM = r"Can't mount proc on /newroot/proc: Operation not permitted"
 MOUNT_EACCES = r"(Can't mount|Failed to mount|Failed to make|Can't bind mount|Can't remount)[^\n]*: Permission denied"
 LSM_MOUNT_EACCES = r"Can't mount (proc|devpts) on /newroot/\S+: Permission denied"
 
-RULES: tuple[Rule, ...] = (
+PROBE_RULES: tuple[Rule, ...] = (
     Rule(
         id="bwrap-missing",
         title="bwrap is not in the image",
@@ -135,8 +135,9 @@ RULES: tuple[Rule, ...] = (
         title="the pod has no user namespace of its own",
         bwrap_message="bwrap: Can't mount proc on /newroot/proc: Operation not permitted",
         when=(Failed(("env.userns",)),),
-        cause="the pod runs in the node's user namespace: spec.hostUsers is not false, or the "
-        "node's runtime ignores it (containerd 1.7 and older do so silently). Then an "
+        cause="the pod runs in the node's user namespace: spec.hostUsers is not false (an API "
+        "server with UserNamespacesSupport off drops it without a word), or a kubelet older "
+        "than 1.30 ran it on a runtime that ignores it (containerd 1.7). Then an "
         "unprivileged pod's /proc stays masked and bwrap may not mount a new one, and a "
         "privileged pod works only by holding root on the node",
         fix="set spec.hostUsers: false (`zuul-k8s render` always does); the node needs "
@@ -250,7 +251,7 @@ RULES: tuple[Rule, ...] = (
         id="root-job-capabilities",
         title="a root executor's jobs keep more capabilities than SETFCAP",
         bwrap_message="(none: the probe reads CapEff inside the sandbox)",
-        when=(Failed(("isolation.capabilities",)), Fact("uid", "is", 0)),
+        when=(Failed(("isolation.capabilities", "build.capabilities")), Fact("uid", "is", 0)),
         cause="bwrap keeps the capabilities of a sandbox uid 0, so a root executor's jobs hold "
         "every capability its container holds (in their own user namespace); the container "
         "keeps more than SETFCAP, the one a root executor needs (for its uid map): the "
@@ -264,13 +265,106 @@ RULES: tuple[Rule, ...] = (
         id="job-holds-capabilities",
         title="jobs hold capabilities",
         bwrap_message="(none: the probe reads CapEff inside the sandbox)",
-        when=(Failed(("isolation.capabilities",)), Fact("uid", "is not", 0)),
+        when=(Failed(("isolation.capabilities", "build.capabilities")), Fact("uid", "is not", 0)),
         cause="a job inside bwrap holds capabilities beyond the container's own, or may gain "
         "privileges",
         fix="drop every capability (securityContext.capabilities.drop: [ALL]), set "
         "allowPrivilegeEscalation: false, and run as uid 10001 (`user.uid: 10001`)",
     ),
 )
+
+# zuul.conf keys a fix may name: [executor] options of Zuul 14.3.0
+# (doc/source/configuration.rst; zuul/executor/server.py reads them with get_default).
+ZUUL_CONF_KEYS = (
+    "[executor] untrusted_ro_paths", "[executor] untrusted_rw_paths",
+    "[executor] trusted_ro_paths", "[executor] trusted_rw_paths",
+)
+# The job's run playbook, as `zuul-k8s selftest --write-job` writes it.
+JOB_PLAYBOOK = "playbooks/zuul-k8s-selftest/run.yaml"
+EXECUTOR_PATH_CHECKS = (
+    "build.zuul-conf", "build.ssh-key", "build.tls-key", "build.other-builds", "build.git-cache",
+    "build.command-socket", "build.writes", "build.proc", "build.processes",
+)
+
+# What the zuul-k8s-selftest job finds from inside a real build (jobcheck.py).
+JOB_RULES: tuple[Rule, ...] = (
+    Rule(
+        id="job-runs-trusted",
+        title="the self-test job ran as a trusted playbook",
+        bwrap_message="(none: the job reads where Zuul put its playbook)",
+        when=(Failed(("build.context",)),),
+        cause="the zuul-k8s-selftest job is defined in a config project, so Zuul runs its "
+        "playbook trusted, with [executor] trusted_ro_paths and trusted_rw_paths: the report "
+        "shows what trusted playbooks reach, not what an untrusted job reaches",
+        fix=f"define the job in an untrusted project of the tenant: copy the directory "
+        f"`zuul-k8s selftest --write-job DIR` writes (zuul.d/ and {JOB_PLAYBOOK}) into one, "
+        "and run it there",
+    ),
+    Rule(
+        id="executor-paths-exposed",
+        title="the executor's own paths are bound into builds",
+        bwrap_message="(none: the job looks for the executor's paths from inside a build)",
+        when=(Failed(EXECUTOR_PATH_CHECKS),),
+        cause="a path of the executor reaches every build: zuul.conf's [executor] "
+        "untrusted_ro_paths or untrusted_rw_paths (trusted_* for trusted playbooks) names it or "
+        "a directory above it, and Zuul binds each into the sandbox (over bwrap's own /proc, "
+        "too). What a job can read there (zuul.conf's credentials, the SSH and ZooKeeper keys, "
+        "other builds) it can send anywhere",
+        fix="remove the executor's own paths (/etc/zuul, /var/lib/zuul and anything below, "
+        "the SSH key and ZooKeeper TLS dirs, /proc) from `[executor] untrusted_ro_paths` and "
+        "`[executor] untrusted_rw_paths` in zuul.conf; bind only dirs made for jobs. If the "
+        "paths the job checked are not your executor's, set its variable zuul_k8s_selftest_paths "
+        "(zuul.d/zuul-k8s-selftest.yaml) to your zuul.conf's",
+    ),
+    Rule(
+        id="job-userns-not-bwraps",
+        title="builds run without bwrap's own user namespace",
+        bwrap_message="(none: the job reads its uid map and tries unshare --user)",
+        when=(Failed(("build.uid-map", "build.nested-userns")),),
+        cause="Zuul passes --unshare-user --disable-userns to bwrap only when bwrap is 0.8.0 "
+        "or newer and user namespaces are enabled (zuul/driver/bubblewrap, _bwrap_command); "
+        "without them a build keeps the pod's uid map and may create nested user namespaces",
+        fix="set `image` to an executor image with bubblewrap 0.8.0 or newer, and keep user "
+        "namespaces enabled on the nodes (user.max_user_namespaces above 0; `zuul-k8s nodes "
+        "verify`, playbooks/node-prepare.yaml in check mode, reports each node)",
+    ),
+    Rule(
+        id="job-without-seccomp",
+        title="builds run without a seccomp filter",
+        bwrap_message="(none: the job reads Seccomp in /proc/self/status)",
+        when=(Failed(("build.seccomp",)),),
+        cause="the executor pod runs Unconfined (or the node ignores its profile), so nothing "
+        "filters the system calls of a build; a kernel bug reachable through a rare syscall is "
+        "then reachable from every job",
+        fix="`isolation.seccomp: Localhost` (pod: securityContext.seccompProfile {type: "
+        "Localhost, localhostProfile: profiles/zuul-executor.json}), with the profile on every "
+        f"node by {NODE_PREPARE}",
+    ),
+    Rule(
+        id="job-may-gain-privileges",
+        title="builds may gain privileges",
+        bwrap_message="(none: the job reads NoNewPrivs in /proc/self/status)",
+        when=(Failed(("build.no-new-privs",)),),
+        cause="NoNewPrivs is not set in the build: a setuid or file-capability program in the "
+        "image raises a job's privileges",
+        fix="set the executor container's allowPrivilegeEscalation: false (`zuul-k8s render` "
+        "always does) and keep `user.uid: 10001`",
+    ),
+    Rule(
+        id="job-sees-token",
+        title="builds see a Kubernetes service-account token",
+        bwrap_message="(none: the job looks for serviceaccount/token)",
+        when=(Failed(("build.sa-token",)),),
+        cause="a service-account token is mounted where builds reach it; with it a job acts "
+        "on the cluster as the executor's service account",
+        fix="remove the token's directory from `[executor] untrusted_ro_paths` (and "
+        "`[executor] untrusted_rw_paths`) in zuul.conf, and keep automountServiceAccountToken: "
+        "false on the executor pod and its service account (`zuul-k8s render` sets both), so "
+        "the pod holds no token at all",
+    ),
+)
+
+RULES: tuple[Rule, ...] = PROBE_RULES + JOB_RULES
 
 UNEXPLAINED = Rule(
     id="unexplained",

@@ -39,7 +39,8 @@ def format_table(report: Report, diagnoses: list[Diagnosis]) -> str:
     lines.append("")
     lines.append(
         f"{len(report['checks'])} checks: {summary['pass']} pass, {summary['fail']} fail, "
-        f"{summary['skip']} skip (probe {report['durationMs']:.0f} ms)"
+        f"{summary['skip']} skip ({'checker' if report.get('kind') == 'job' else 'probe'} "
+        f"{report['durationMs']:.0f} ms)"
     )
     warnings = [c for c in report["checks"] if c["warning"]]
     for check in warnings:

@@ -26,8 +26,8 @@ import tempfile
 import time
 import uuid
 
-PROBE_VERSION = "1"
-REPORT_API_VERSION = "zuul-k8s/selftest-report/v1"
+PROBE_VERSION = "2"
+REPORT_API_VERSION = "zuul-k8s/selftest-report/v2"
 STDERR_EXCERPT = 2000
 CHECK_TIMEOUT = 30.0
 FALLBACK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -602,20 +602,20 @@ def check_capabilities(probe: Probe) -> Outcome:
         "; beyond the container's: " + ", ".join(beyond) if beyond else ""))
 
 
-def check_nested_userns(probe: Probe) -> Outcome:
-    if "--disable-userns" not in probe.userns_flags():
-        return Outcome("skip", "the executor's line has no --disable-userns here "
-                       "(bubblewrap {})".format(probe.env["bwrap_version"]))
+def nested_userns_command() -> list:
+    """A command that tries to create a user namespace and says why the kernel refused."""
     unshare = which("unshare")
     if unshare and unshare.startswith(("/usr/", "/bin/", "/sbin/")):
         # The C locale, so that the refusal reads the same in any image.
-        command = ["env", "LC_ALL=C", "unshare", "--user", "true"]
-    else:
-        command = [os.path.realpath(sys.executable), "-I", "-S", "-c",
-                   "import ctypes,os,sys; libc=ctypes.CDLL(None, use_errno=True); "
-                   "r=libc.unshare(0x10000000); e=ctypes.get_errno(); "
-                   "sys.exit('unshare: unshare failed: %s' % os.strerror(e) if r else 0)"]
-    ran = probe.in_sandbox(command)
+        return ["env", "LC_ALL=C", "unshare", "--user", "true"]
+    return [os.path.realpath(sys.executable), "-I", "-S", "-c",
+            "import ctypes,os,sys; libc=ctypes.CDLL(None, use_errno=True); "
+            "r=libc.unshare(0x10000000); e=ctypes.get_errno(); "
+            "sys.exit('unshare: unshare failed: %s' % os.strerror(e) if r else 0)"]
+
+
+def judge_nested_userns(ran: Ran) -> Outcome:
+    """Pass only when the kernel refused the namespace with the errno --disable-userns causes."""
     if ran.exit_code == 0:
         return ran.outcome("fail", "a job created a nested user namespace despite "
                            "--disable-userns")
@@ -625,6 +625,13 @@ def check_nested_userns(probe: Probe) -> Outcome:
                       "ENOSPC or EPERM from unshare)")
     refusal = ran.stderr.strip().splitlines()[-1].strip()
     return ran.outcome("pass", f"a nested user namespace was refused ({errno_name}): {refusal}")
+
+
+def check_nested_userns(probe: Probe) -> Outcome:
+    if "--disable-userns" not in probe.userns_flags():
+        return Outcome("skip", "the executor's line has no --disable-userns here "
+                       "(bubblewrap {})".format(probe.env["bwrap_version"]))
+    return judge_nested_userns(probe.in_sandbox(nested_userns_command()))
 
 
 def check_hostname(probe: Probe) -> Outcome:
@@ -692,10 +699,11 @@ def excerpt(text: str) -> str:
     return text if len(text) <= STDERR_EXCERPT else "..." + text[-STDERR_EXCERPT:]
 
 
-def run_checks(probe: Probe) -> list:
+def run_checks(probe: object, checks: tuple = CHECKS) -> list:
+    """Each check in order, skipped when one it needs did not pass; a check's bug is a failure."""
     results = []
     status_of = {}
-    for check_id, title, needs, function in CHECKS:
+    for check_id, title, needs, function in checks:
         start = time.monotonic()
         blocked = [need for need in needs if status_of.get(need) != "pass"]
         if blocked:
@@ -723,6 +731,27 @@ def run_checks(probe: Probe) -> list:
     return results
 
 
+def make_report(kind: str, version: str, started: float, started_at: str,
+                environment_ms: float, env: dict, checks: list, **extra: object) -> dict:
+    """The report document (schemas/selftest-report.schema.json), for the probe and the job."""
+    summary = {status: sum(1 for c in checks if c["status"] == status)
+               for status in ("pass", "fail", "skip")}
+    report = {
+        "apiVersion": REPORT_API_VERSION,
+        "kind": kind,
+        "probeVersion": version,
+        "startedAt": started_at,
+        "durationMs": round((time.monotonic() - started) * 1000, 1),
+        "environmentMs": environment_ms,
+        "ok": summary["fail"] == 0,
+        "summary": summary,
+        "environment": env,
+        "checks": checks,
+    }
+    report.update(extra)
+    return report
+
+
 def main() -> int:
     if not os.environ.get("PATH"):
         os.environ["PATH"] = FALLBACK_PATH
@@ -736,19 +765,7 @@ def main() -> int:
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-    summary = {status: sum(1 for c in checks if c["status"] == status)
-               for status in ("pass", "fail", "skip")}
-    report = {
-        "apiVersion": REPORT_API_VERSION,
-        "probeVersion": PROBE_VERSION,
-        "startedAt": started_at,
-        "durationMs": round((time.monotonic() - started) * 1000, 1),
-        "environmentMs": environment_ms,
-        "ok": summary["fail"] == 0,
-        "summary": summary,
-        "environment": env,
-        "checks": checks,
-    }
+    report = make_report("probe", PROBE_VERSION, started, started_at, environment_ms, env, checks)
     json.dump(report, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
     return 0 if report["ok"] else 1

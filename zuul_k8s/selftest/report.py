@@ -59,5 +59,21 @@ def parse(text: str | bytes, source: str) -> Report:
     return validate(data, source)
 
 
+def parse_log(text: str, source: str) -> Report:
+    """A report from a pod's log, where the kubelet interleaves stderr with stdout: the
+    probe prints its JSON indented (every inner line starts with a space), so lines that
+    are neither `{`, `}` nor indented are another stream's and are left out."""
+    try:
+        return parse(text, source)
+    except UserError:
+        kept = "\n".join(line for line in text.splitlines()
+                         if line in ("{", "}") or line.startswith(" "))
+        try:
+            json.loads(kept)
+        except ValueError:
+            return parse(text, source)  # raises with the original text
+        return parse(kept, source)
+
+
 def failed_checks(report: Report) -> list[dict[str, Any]]:
     return [check for check in report["checks"] if check["status"] == "fail"]

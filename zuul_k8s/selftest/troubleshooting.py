@@ -156,6 +156,10 @@ def _pod_start() -> list[str]:
         lines.append(f"| waiting: `{reason}` | {_cell(meaning)} | {_cell(fix_failed)} |")
     for reason, (meaning, fix) in podstatus.EVENT_REASONS.items():
         lines.append(f"| event: `{reason}` | {_cell(meaning)} | {_cell(fix)} |")
+    for reason, (meaning, fix) in podstatus.POD_REJECTIONS.items():
+        lines.append(f"| pod rejected: `{reason}` | {_cell(meaning)} | {_cell(fix)} |")
+    for (reason, words), (meaning, fix) in podstatus.EVENT_MESSAGES.items():
+        lines.append(f"| event: `{reason}` saying `{words}` | {_cell(meaning)} | {_cell(fix)} |")
     return lines
 
 

@@ -2,7 +2,8 @@
 
 - openapi: the strict Kubernetes schema of the target version;
 - contract: the kit's isolation contract (zuul_k8s.isolation) and the namespace's labels;
-- podsecurity: Pod Security Standards, as the namespace's admission would judge.
+- podsecurity: Pod Security Standards, as the namespace's admission would judge;
+- zuulconf: the zuul.conf given, against the executor pod it runs in (when given).
 
 Every engine reads manifests of any shape. Pod Security is judged only on
 objects the target's schema checked and found well-typed: admission never
@@ -12,12 +13,15 @@ verdict would mean nothing; the OpenAPI findings say what to fix.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zuul_k8s.findings import Finding, Severity
-from zuul_k8s.validate import admission, contract, openapi
+from zuul_k8s.validate import admission, contract, openapi, zuulconf
 from zuul_k8s.validate.admission import Target
 from zuul_k8s.workloads import object_name, pod_template
+
+if TYPE_CHECKING:
+    from zuul_k8s.zuulconf import ZuulConf
 
 __all__ = ["Target", "validate"]
 
@@ -26,7 +30,7 @@ SHAPE_RULES = ("type", "object", "key")  # openapi rules that mean a field has t
 UNCHECKED_RULES = ("unserved", "unknown-kind")  # no schema checked the shapes: admission would not see it
 
 
-def validate(objects: list[dict[str, Any]], target: Target) -> list[Finding]:
+def validate(objects: list[dict[str, Any]], target: Target, zuul_conf: ZuulConf | None = None) -> list[Finding]:
     found: list[Finding] = []
     well_formed = []
     for obj in objects:
@@ -44,4 +48,6 @@ def validate(objects: list[dict[str, Any]], target: Target) -> list[Finding]:
     found += contract.findings(objects, target.minor)
     found += admission.namespace_findings(objects, target)
     found += admission.pod_security_findings(well_formed, target, namespaces=objects)
+    if zuul_conf is not None:
+        found += zuulconf.findings(zuul_conf, objects)
     return sorted(found, key=lambda f: _ORDER[f.severity])

@@ -7,13 +7,15 @@ rules come from zuul_k8s.isolation, the tables the renderer builds from.
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
 
-from zuul_k8s import isolation
+from zuul_k8s import executor_process as daemon
+from zuul_k8s import isolation, labelselector, networkpolicy, podfiles
 from zuul_k8s.errors import dotted
 from zuul_k8s.findings import Finding, Severity
 from zuul_k8s.schema_errors import shown
-from zuul_k8s.workloads import PodTemplate, as_dict, as_list, pod_template, string_map
+from zuul_k8s.workloads import PodTemplate, as_dict, as_list, object_namespace, pod_template, string_map
 
 SOURCE = "contract"
 MISSING = object()
@@ -135,6 +137,56 @@ def _grace_period(pod: PodTemplate, executors: list[tuple[tuple[str | int, ...],
     return out
 
 
+def _node_access(pod: PodTemplate, executors: list[tuple[tuple[str | int, ...], dict[str, Any]]]) -> list[Finding]:
+    """Host namespaces, node volumes and mount propagation: ways to the node that bwrap does not guard."""
+    out = []
+    for setting in isolation.HOST_NAMESPACES:
+        if _get(pod.spec, setting.path) is True:
+            out.append(_finding(pod, setting.severity, setting.rule, pod.spec_path(*setting.path),
+                                setting.why, setting.fix))
+    for index, volume in enumerate(as_list(pod.spec.get("volumes"))):
+        for kind, (why, fix) in isolation.NODE_VOLUMES.items():
+            if isinstance(volume, dict) and kind in volume:
+                out.append(_finding(pod, Severity.ERROR, kind, pod.spec_path("volumes", index, kind), why, fix))
+    for cpath, container in executors:
+        for index, mount in enumerate(as_list(container.get("volumeMounts"))):
+            if as_dict(mount).get("mountPropagation") == isolation.NODE_PROPAGATION:
+                out.append(_finding(pod, Severity.ERROR, "mountPropagation",
+                                    (*cpath, "volumeMounts", index, "mountPropagation"),
+                                    "Bidirectional propagation carries mounts made in the executor back to "
+                                    "the node (and needs a privileged container)",
+                                    "remove mountPropagation (None is the default)"))
+    return out
+
+
+def _confinement(pod: PodTemplate, executors: list[tuple[tuple[str | int, ...], dict[str, Any]]]) -> list[Finding]:
+    """SELinux and AppArmor settings, pod or container level, that switch confinement off."""
+    contexts: list[tuple[tuple[str | int, ...], Any]] = [(pod.spec_path("securityContext"),
+                                                          pod.spec.get("securityContext"))]
+    contexts += [((*cpath, "securityContext"), c.get("securityContext")) for cpath, c in executors]
+    out = []
+    for path, context in contexts:
+        selinux = _get(context, ("seLinuxOptions", "type"))
+        if selinux in isolation.UNCONFINED_SELINUX_TYPES:
+            out.append(_finding(pod, Severity.ERROR, "selinux", (*path, "seLinuxOptions", "type"),
+                                f"SELinux type {selinux} lifts SELinux confinement from the executor and its jobs",
+                                "remove it (container_t with the kit's module) or use container_engine_t"))
+        if _get(context, ("appArmorProfile", "type")) == "Unconfined":
+            out.append(_finding(pod, Severity.WARNING, "apparmor", (*path, "appArmorProfile", "type"),
+                                "no AppArmor profile: bwrap works, but jobs lose the profile's limits, and "
+                                "Pod Security baseline denies it", "use the kit's Localhost profile "
+                                "(isolation.apparmor: Localhost)"))
+    for key, value in string_map(pod.metadata.get("annotations")).items():
+        container = key.removeprefix(isolation.APPARMOR_ANNOTATION)
+        if key.startswith(isolation.APPARMOR_ANNOTATION) and value == "unconfined" and any(
+                c.get("name") == container for _, c in executors):
+            out.append(_finding(pod, Severity.WARNING, "apparmor", (*pod.path, "metadata", "annotations", key),
+                                "the AppArmor annotation runs the executor unconfined",
+                                "remove the annotation; set appArmorProfile {type: Localhost, "
+                                "localhostProfile: zuul-executor}"))
+    return out
+
+
 def _selector(obj: dict[str, Any], pod: PodTemplate) -> list[Finding]:
     """A workload whose selector misses its own pods never becomes ready (the API server refuses it)."""
     if pod.path != ("spec", "template"):
@@ -155,8 +207,186 @@ def _selector(obj: dict[str, Any], pod: PodTemplate) -> list[Finding]:
                      "do not set the selector labels under `labels`)")]
 
 
+Executors = list[tuple[tuple[str | int, ...], dict[str, Any]]]
+
+
+def _strings(value: Any) -> list[str]:
+    return [item for item in as_list(value) if isinstance(item, str)]
+
+
+def _pid1(pod: PodTemplate, executors: Executors) -> list[Finding]:
+    """An init must be PID 1 (it reaps), and pass SIGTERM to zuul-executor alone."""
+    if pod.spec.get("shareProcessNamespace") is True:
+        return []  # the pod's pause process is PID 1 and reaps orphans
+    out = []
+    fix = (f"set command: {list(daemon.INIT_COMMAND)} and args: [zuul-executor, -f] "
+           "(zuul-k8s render shows it)")
+    for cpath, container in executors:
+        command = _strings(container.get("command"))
+        if not command:
+            out.append(_finding(pod, Severity.WARNING, "pid1Signals", (*cpath, "command"),
+                                "no command: the image's ENTRYPOINT is PID 1; upstream's is dumb-init in its "
+                                "default mode, which sends the kubelet's SIGTERM to zuul-executor's whole "
+                                "process group, so the log streamer dies at once and live logs stop while "
+                                "running builds drain", fix))
+            continue
+        program = posixpath.basename(command[0])
+        if program not in daemon.INITS:
+            out.append(_finding(pod, Severity.ERROR, "pid1", (*cpath, "command"),
+                                f"command starts {shown(command[0])}, replacing the image's ENTRYPOINT "
+                                "(dumb-init): it runs as PID 1, where nothing reaps the ssh-agent every "
+                                "build leaves, and zombies pile up", fix))
+        elif program == "dumb-init":
+            flags = command[1:command.index("--")] if "--" in command else command[1:2]
+            if not set(flags) & daemon.SINGLE_CHILD_FLAGS:
+                out.append(_finding(pod, Severity.WARNING, "pid1Signals", (*cpath, "command"),
+                                    "dumb-init without --single-child sends the kubelet's SIGTERM to "
+                                    "zuul-executor's whole process group: the log streamer dies at once and "
+                                    "live logs stop while running builds drain", fix))
+    return out
+
+
+def _startup_probe(pod: PodTemplate, executors: Executors) -> list[Finding]:
+    out = []
+    for cpath, container in executors:
+        if isinstance(container.get("livenessProbe"), dict) and not isinstance(container.get("startupProbe"), dict):
+            out.append(_finding(pod, Severity.WARNING, "startupProbe", (*cpath, "startupProbe"),
+                                "a liveness probe without a startupProbe: zuul-executor serves /health/* only "
+                                "after it has connected to ZooKeeper, so an executor waiting for ZooKeeper "
+                                "is killed over and over (CrashLoopBackOff)",
+                                "add a startupProbe on /health/live whose budget covers a ZooKeeper outage "
+                                "(the kit's: every 10 s, 90 failures)"))
+    return out
+
+
+def _ssh_key(pod: PodTemplate, executors: Executors) -> list[Finding]:
+    """The key where Zuul's default private_key_file points, in a mode ssh-add accepts."""
+    out = []
+    for cpath, container in executors:
+        mounts = podfiles.container_mounts(pod.spec, container)
+        home = daemon.home_of(container.get("env"), _effective_uid(pod, container))
+        if home is not None:
+            key = posixpath.join(home, ".ssh", daemon.SSH_KEY_FILE)
+            mount = podfiles.covering(mounts, key)
+            if mount is None or mount.source not in podfiles.OBJECT_SOURCES:
+                out.append(_finding(pod, Severity.WARNING, "sshKeyPath", (*cpath, "volumeMounts"),
+                                    f"Zuul's default private_key_file ~/.ssh/id_rsa is {key} here (HOME={home}), "
+                                    "where no Secret is mounted: every build's ssh-add fails unless zuul.conf "
+                                    "sets [executor] private_key_file to a mounted key",
+                                    f"mount the key's Secret at {posixpath.dirname(key)} with the key as "
+                                    "id_rsa (the kit's secrets.sshKey), or check zuul.conf with "
+                                    "`zuul-k8s validate --zuul-conf`"))
+        if _effective_uid(pod, container) not in (0, None):
+            continue  # OpenSSH checks the mode of a key the running user owns: here, root's only
+        group = _get(pod.spec, ("securityContext", "fsGroup"))
+        for mount in mounts:
+            if mount.source != "secret" or "ssh" not in mount.path:
+                continue
+            if group is not MISSING:
+                out.append(_finding(pod, Severity.ERROR, "sshKeyMode", pod.spec_path("securityContext", "fsGroup"),
+                                    f"a root executor with fsGroup: the kubelet makes the key under {mount.path} "
+                                    "group-readable whatever its mode, and ssh-add refuses a key root owns that "
+                                    "others may read (`Permissions 0440 ... are too open`)",
+                                    "remove fsGroup (root needs none) and give the key mode 0400"))
+            elif mount.mode is not None and mount.mode & 0o077:
+                out.append(_finding(pod, Severity.ERROR, "sshKeyMode", (*cpath, "volumeMounts"),
+                                    f"the key under {mount.path} has mode {mount.mode:04o}; root owns it, and "
+                                    "ssh-add refuses a key others may read (`are too open`)",
+                                    "give the Secret volume defaultMode 0400 (256)"))
+    return out
+
+
+def _state_disk(pod: PodTemplate, executors: Executors) -> list[Finding]:
+    """Disk limits Zuul's governor cannot see evict the pod with every running build."""
+    out = []
+    volumes = as_list(pod.spec.get("volumes"))
+    for cpath, container in executors:
+        resources = as_dict(container.get("resources"))
+        if "ephemeral-storage" in as_dict(resources.get("limits")):
+            out.append(_finding(pod, Severity.WARNING, "diskLimit",
+                                (*cpath, "resources", "limits", "ephemeral-storage"),
+                                "an ephemeral-storage limit evicts the executor with every running build when "
+                                "crossed, and Zuul's disk governor (statvfs of the node's disk) cannot see it",
+                                "remove the limit; request the disk instead, and let min_avail_hdd and "
+                                "disk_limit_per_job in zuul.conf govern it"))
+        state = podfiles.covering(podfiles.container_mounts(pod.spec, container), daemon.STATE_PATH)
+        if state is None or state.source != "emptyDir":
+            continue
+        for index, volume in enumerate(volumes):
+            volume = as_dict(volume)
+            if volume.get("name") == state.volume and as_dict(volume.get("emptyDir")).get("sizeLimit") is not None:
+                out.append(_finding(pod, Severity.WARNING, "stateSizeLimit",
+                                    pod.spec_path("volumes", index, "emptyDir", "sizeLimit"),
+                                    "the state emptyDir's sizeLimit evicts the executor with every running "
+                                    "build when crossed; Zuul's disk governor measures the node's disk and "
+                                    "never sees it coming",
+                                    "remove sizeLimit and request the size as ephemeral-storage instead"))
+        if "ephemeral-storage" not in as_dict(resources.get("requests")):
+            out.append(_finding(pod, Severity.WARNING, "stateDiskRequest",
+                                (*cpath, "resources", "requests", "ephemeral-storage"),
+                                "the state is an emptyDir on the node's disk, but no ephemeral-storage request "
+                                "reserves it: the executor may land on a node whose disk is nearly full",
+                                "request the state's size as resources.requests.ephemeral-storage (the kit: "
+                                "state.size)"))
+    return out
+
+
+def _read_only_root(pod: PodTemplate, executors: Executors) -> list[Finding]:
+    out = []
+    for cpath, container in executors:
+        if _get(container.get("securityContext"), ("readOnlyRootFilesystem",)) is not True:
+            continue
+        mount = podfiles.covering(podfiles.container_mounts(pod.spec, container), daemon.TMP_PATH)
+        if mount is None or mount.read_only:
+            out.append(_finding(pod, Severity.ERROR, "readOnlyTmp", (*cpath, "volumeMounts"),
+                                "a read-only root file system without a writable /tmp: Zuul's startup bwrap "
+                                "check (work dir /tmp) and every build's ssh-agent socket fail",
+                                "mount an emptyDir at /tmp"))
+    return out
+
+
+def _fs_group_policy(pod: PodTemplate, obj: dict[str, Any]) -> list[Finding]:
+    """fsGroup on a persistent volume re-owns every file on every start unless told otherwise."""
+    context = as_dict(pod.spec.get("securityContext"))
+    if "fsGroup" not in context or context.get("fsGroupChangePolicy") == "OnRootMismatch":
+        return []
+    claims = as_list(as_dict(obj.get("spec")).get("volumeClaimTemplates"))
+    if not claims and not any("persistentVolumeClaim" in as_dict(v) for v in as_list(pod.spec.get("volumes"))):
+        return []
+    return [_finding(pod, Severity.WARNING, "fsGroupChangePolicy",
+                     pod.spec_path("securityContext", "fsGroupChangePolicy"),
+                     "fsGroup on a persistent volume without fsGroupChangePolicy: OnRootMismatch: the "
+                     "kubelet re-owns every file of the git cache on every start, which can take minutes",
+                     "set securityContext.fsGroupChangePolicy: OnRootMismatch")]
+
+
+def service_findings(objects: list[dict[str, Any]]) -> list[Finding]:
+    """A StatefulSet executor's governing Service must keep a draining pod's DNS name."""
+    out = []
+    for obj in objects:
+        pod = pod_template(obj)
+        if obj.get("kind") != "StatefulSet" or pod is None:
+            continue
+        if not any(isolation.is_executor_container(c) for _, c in pod.containers()):
+            continue
+        name = as_dict(obj.get("spec")).get("serviceName")
+        for service in objects:
+            spec = as_dict(service.get("spec"))
+            if (service.get("kind") != "Service" or as_dict(service.get("metadata")).get("name") != name
+                    or spec.get("publishNotReadyAddresses") is True):
+                continue
+            out.append(Finding(Severity.WARNING, SOURCE, "publishNotReadyAddresses", "Service", str(name),
+                               "spec.publishNotReadyAddresses",
+                               f"StatefulSet/{pod.name}'s executors lose their DNS names while they drain (a "
+                               "terminating pod is not ready), so zuul-web cannot stream the logs of the "
+                               "builds they are finishing",
+                               "set spec.publishNotReadyAddresses: true"))
+    return out
+
+
 # Each rule reads one pod template and its executor containers.
-POD_RULES = (_settings, _capabilities, _seccomp, _grace_period)
+POD_RULES = (_settings, _capabilities, _seccomp, _grace_period, _node_access, _confinement,
+             _pid1, _startup_probe, _ssh_key, _state_disk, _read_only_root)
 
 
 def _version(minor: int, pod: PodTemplate) -> list[Finding]:
@@ -175,8 +405,52 @@ def pod_findings(obj: dict[str, Any], minor: int) -> list[Finding]:
     if not executors:
         return []
     found = [f for rule in POD_RULES for f in rule(pod, executors)]
-    return found + _selector(obj, pod) + _version(minor, pod)
+    return found + _fs_group_policy(pod, obj) + _selector(obj, pod) + _version(minor, pod)
+
+
+def _policies(pod: PodTemplate, namespace: str | None, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The specs of the NetworkPolicies among the objects that select the pod (in its namespace)."""
+    labels = string_map(pod.metadata.get("labels"))
+    found = []
+    for obj in objects:
+        if obj.get("kind") != "NetworkPolicy":
+            continue
+        where = object_namespace(obj)
+        if namespace is not None and where is not None and where != namespace:
+            continue
+        spec = as_dict(obj.get("spec"))
+        if labelselector.selects(spec.get("podSelector"), labels):
+            found.append(spec)
+    return found
+
+
+def network_policy_findings(objects: list[dict[str, Any]]) -> list[Finding]:
+    """Executor pods no NetworkPolicy in the set selects: job code reaches whatever the pod can."""
+    out = []
+    for obj in objects:
+        pod = pod_template(obj)
+        if pod is None or not any(isolation.is_executor_container(c) for _, c in pod.containers()):
+            continue
+        policies = _policies(pod, object_namespace(obj), objects)
+        if not policies:
+            out.append(_finding(pod, Severity.WARNING, "networkPolicy", (*pod.path, "metadata", "labels"),
+                                "no NetworkPolicy here selects the executor pods: job code runs in the "
+                                "pod's network namespace and reaches whatever the pod can (the cloud "
+                                "metadata service, the API server, the cluster's pods)",
+                                "render the kit's (networkPolicy.enabled: true) or add one; a policy "
+                                "already in the cluster is not seen here"))
+            continue
+        open_to = [a for a in networkpolicy.METADATA_ADDRESSES if networkpolicy.egress_allows(policies, a)]
+        if open_to:
+            out.append(_finding(pod, Severity.WARNING, "metadataReachable", (*pod.path, "metadata", "labels"),
+                                f"the NetworkPolicies selecting the executor pods let job code reach the "
+                                f"cloud metadata service ({', '.join(open_to)}), which hands out the node's "
+                                "cloud credentials",
+                                "except " + " and ".join(networkpolicy.METADATA_CIDRS) + " from every egress "
+                                "ipBlock, and give no egress rule without `to` (the kit's policy does both)"))
+    return out
 
 
 def findings(objects: list[dict[str, Any]], minor: int) -> list[Finding]:
-    return [f for obj in objects for f in pod_findings(obj, minor)]
+    return ([f for obj in objects for f in pod_findings(obj, minor)] + network_policy_findings(objects)
+            + service_findings(objects))

@@ -27,7 +27,9 @@ options:
     choices: [selftest, upgrade]
     required: true
   config:
-    description: "The kit's config file (default: the built-in example)."
+    description:
+      - "The kit's config file (selftest: default the built-in example; upgrade: required,
+        it never deploys the built-in example)."
     type: path
   zuul_conf:
     description:
@@ -54,9 +56,11 @@ options:
     type: bool
     default: false
   timeout:
-    description: Seconds for the rollout (upgrade) or the probe (selftest, at most 900).
+    description:
+      - Seconds for the rollouts (upgrade; total wall time, default from
+        gracefulStopSeconds as C(zuul-k8s upgrade) computes it) or the probe (selftest,
+        default and at most 900).
     type: int
-    default: 900
   selftest_timeout:
     description: Upgrade only; seconds for each self-test (canary and after).
     type: int
@@ -115,7 +119,7 @@ ARGUMENT_SPEC: dict[str, dict[str, object]] = {
     "node": {"type": "str"},
     "all_nodes": {"type": "bool", "default": False},
     "rollback_on_failure": {"type": "bool", "default": False},
-    "timeout": {"type": "int", "default": 900},
+    "timeout": {"type": "int"},
     "selftest_timeout": {"type": "int", "default": 300},
     "start_timeout": {"type": "float", "default": 120},
 }
@@ -127,7 +131,7 @@ def main() -> None:
         # node and all_nodes exclude each other by value, checked below: a playbook can then
         # pass all_nodes: false next to a node (AnsibleModule's mutually_exclusive only
         # looks at presence)
-        required_if=[("action", "upgrade", ("image",))],
+        required_if=[("action", "upgrade", ("image", "config"))],
         supports_check_mode=False,
     )
     try:
@@ -157,7 +161,7 @@ def main() -> None:
                 image=params["image"],
                 node=params["node"],
                 all_nodes=params["all_nodes"],
-                timeout=min(params["timeout"], 900),
+                timeout=min(params["timeout"] or 900, 900),
                 start_timeout=params["start_timeout"],
                 say=log.append,
             )
