@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.cluster.conftest import Pool
-from tests.cluster.helpers import deployment_path, run_cli, write_config
+from tests.cluster.helpers import create_namespace, deployment_path, run_cli, write_config
 from zuul_k8s.cluster import access
 from zuul_k8s.cluster.apply import apply_objects
 from zuul_k8s.cluster.client import MERGE_PATCH, Cluster
@@ -206,9 +206,7 @@ def test_forbidden_names_verb_resource_and_rbac_fix(
         group: str) -> None:
     """Real RBAC: a Role with every rule the access table lists but one."""
     config = write_config(tmp_path, namespace)
-    Cluster.connect(kubeconfig_path).request("POST", "/api/v1/namespaces", body={
-        "apiVersion": "v1", "kind": "Namespace",
-        "metadata": {"name": namespace, "labels": namespace_labels("baseline", 35)}})
+    create_namespace(Cluster.connect(kubeconfig_path), namespace, namespace_labels("baseline", 35))
     rules = [r for r in access.required(render(load_config(config)))
              if (r.verb, r.resource) != (verb, resource)]
     code, _, err = run_cli(capsys, "apply", "-c", config,
@@ -245,9 +243,7 @@ def test_rollout_that_cannot_schedule_explains_why(
 
 
 def _restricted_namespace(cluster: Cluster, namespace: str) -> None:
-    cluster.request("POST", "/api/v1/namespaces", body={
-        "apiVersion": "v1", "kind": "Namespace",
-        "metadata": {"name": namespace, "labels": namespace_labels("restricted", 35)}})
+    create_namespace(cluster, namespace, namespace_labels("restricted", 35))
 
 
 def test_pods_admission_denies_are_explained(kubeconfig_path: str, namespace: str,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.cluster.conftest import Pool
-from tests.cluster.helpers import run_cli, write_config
+from tests.cluster.helpers import create_namespace, run_cli, write_config
 from tests.kubeapi.controller import node
 from zuul_k8s.cluster import access, preflight, selftest_job
 from zuul_k8s.cluster.client import Cluster
@@ -98,9 +98,7 @@ def test_secret_keys_named_never_values() -> None:
 
 
 def _secrets(cluster: Cluster, namespace: str) -> None:
-    cluster.request("POST", "/api/v1/namespaces", body={
-        "apiVersion": "v1", "kind": "Namespace",
-        "metadata": {"name": namespace, "labels": namespace_labels("baseline", 35)}})
+    create_namespace(cluster, namespace, namespace_labels("baseline", 35))
     for name, keys in (("zuul-config", ["zuul.conf"]), ("zuul-ssh-key", ["id_rsa"]),
                        ("zookeeper-client-tls", ["ca.crt", "tls.crt", "tls.key"])):
         cluster.request("POST", f"/api/v1/namespaces/{namespace}/secrets", body={

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.helpers import deployment_path, run_cli, write_config
+from tests.cluster.helpers import create_namespace, deployment_path, run_cli, write_config
 from tests.k8s.kwok import DELETE_DELAY
 from tests.tools import REPO
 from tests.zuulconf.helpers import fitting
@@ -102,9 +102,7 @@ def _operator_namespace(cluster: Cluster, namespace: str) -> None:
     """A namespace as the Zuul operator leaves it: enforcing nothing, its StatefulSet
     zuul-executor with its privileged pod zuul-executor-0 (made by the StatefulSet
     controller), and its headless Service zuul-executor (by another field manager)."""
-    cluster.request("POST", "/api/v1/namespaces", body={
-        "apiVersion": "v1", "kind": "Namespace", "metadata": {
-            "name": namespace, "labels": {"pod-security.kubernetes.io/enforce": "privileged"}}})
+    create_namespace(cluster, namespace, {"pod-security.kubernetes.io/enforce": "privileged"})
     labels = {"app.kubernetes.io/name": "zuul", "app.kubernetes.io/component": "zuul-executor"}
     manager = {"fieldManager": "zuul-operator"}
     cluster.request("POST", f"/apis/apps/v1/namespaces/{namespace}/statefulsets", manager, {

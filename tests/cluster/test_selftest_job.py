@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.cluster.conftest import Pool
-from tests.cluster.helpers import write_config
+from tests.cluster.helpers import create_namespace, write_config
 from zuul_k8s.cli import main
 from zuul_k8s.cluster import selftest_job
 from zuul_k8s.cluster.client import Cluster
@@ -29,11 +29,7 @@ pytestmark = pytest.mark.cluster
 def _namespace(cluster: Cluster, name: str, level: str = "baseline") -> None:
     """The namespace and the executor's ServiceAccount, which the probe's pods use (a
     real server refuses a pod whose ServiceAccount is missing)."""
-    cluster.request("POST", "/api/v1/namespaces", body={
-        "apiVersion": "v1", "kind": "Namespace",
-        "metadata": {"name": name, "labels": namespace_labels(level, 35)}})
-    cluster.request("POST", f"/api/v1/namespaces/{name}/serviceaccounts", body={
-        "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "zuul-executor"}})
+    create_namespace(cluster, name, namespace_labels(level, 35), ("zuul-executor",))
 
 
 def _args(config: str, kubeconfig: str, **extra: Any) -> argparse.Namespace:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.helpers import run_cli, write_config
+from tests.cluster.helpers import create_namespace, run_cli, write_config
 from tests.cluster.test_preflight import _secrets
 from tests.k8s.controlplane import Options
 from tests.k8s.fixtures import EXTERNAL, Cluster, start_cluster
@@ -70,10 +70,7 @@ def test_unlabelled_namespace_gets_the_clusters_defaults(restricted_defaults: st
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     client = Client.connect(restricted_defaults)
     ns = f"zuul-d-{uuid.uuid4().hex[:6]}"
-    client.request("POST", "/api/v1/namespaces", body={"apiVersion": "v1", "kind": "Namespace",
-                                                      "metadata": {"name": ns}})
-    client.request("POST", f"/api/v1/namespaces/{ns}/serviceaccounts", body={
-        "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}})
+    create_namespace(client, ns, service_accounts=("default",))
     config = write_config(tmp_path, ns, namespace={"create": False})
     code, out, _ = run_cli(capsys, "preflight", "-c", config, "--kubeconfig", restricted_defaults)
     assert code == EXIT_FAILED
@@ -86,8 +83,7 @@ def test_a_terminating_namespace_is_not_blamed_on_rbac(kubeconfig_path: str, tmp
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     client = Client.connect(kubeconfig_path)
     ns = f"zuul-t-{uuid.uuid4().hex[:6]}"
-    client.request("POST", "/api/v1/namespaces", body={"apiVersion": "v1", "kind": "Namespace",
-                                                      "metadata": {"name": ns}})
+    create_namespace(client, ns)
     held = f"/api/v1/namespaces/{ns}/configmaps/held"
     client.request("POST", f"/api/v1/namespaces/{ns}/configmaps", body={
         "apiVersion": "v1", "kind": "ConfigMap",
@@ -107,9 +103,7 @@ def test_a_terminating_namespace_is_not_blamed_on_rbac(kubeconfig_path: str, tmp
 def test_a_quota_refusal_is_not_blamed_on_pod_security(kubeconfig_path: str, namespace: str, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     client = Client.connect(kubeconfig_path)
-    client.request("POST", "/api/v1/namespaces", body={
-        "apiVersion": "v1", "kind": "Namespace",
-        "metadata": {"name": namespace, "labels": namespace_labels("baseline", 35)}})
+    create_namespace(client, namespace, namespace_labels("baseline", 35))
     client.request("POST", f"/api/v1/namespaces/{namespace}/resourcequotas", body={
         "apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "no-pods"},
         "spec": {"hard": {"pods": "0"}}})

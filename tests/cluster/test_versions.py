@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.helpers import run_cli, write_config
+from tests.cluster.helpers import create_namespace, run_cli, write_config
 from tests.k8s.controlplane import ControlPlane, Options
 from tests.k8s.fixtures import EXTERNAL, Cluster, start_cluster
 from zuul_k8s.cluster.client import ApiError
@@ -58,17 +58,7 @@ def _pod(namespace: str) -> dict[str, Any]:
 
 
 def _namespace(client: Client, labels: dict[str, str]) -> str:
-    name = f"zuul-v-{uuid.uuid4().hex[:6]}"
-    client.request("POST", "/api/v1/namespaces", body={"apiVersion": "v1", "kind": "Namespace",
-                                                      "metadata": {"name": name, "labels": labels}})
-    # API-only servers run no controller to make the namespace's default ServiceAccount.
-    try:
-        client.request("POST", f"/api/v1/namespaces/{name}/serviceaccounts",
-                       body={"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}})
-    except ApiError as err:
-        if err.status != 409:  # the controller-manager (where one runs) was first
-            raise
-    return name
+    return create_namespace(client, f"zuul-v-{uuid.uuid4().hex[:6]}", labels, ("default",))
 
 
 def _baseline(version: str) -> dict[str, str]:

@@ -65,16 +65,18 @@ def apply_one(cluster: Cluster, obj: dict[str, Any], *, force: bool = False,
     path = object_path(obj)
     try:
         before = cluster.get(path)
-        stored = dry_run(cluster, obj, force=force)
-        if pod_template(obj) is not None:
-            changed = changed_by_server(obj, stored, STORED_CHECK_MINOR)
+        after = None
+        if dry or pod_template(obj) is not None:
+            after = dry_run(cluster, obj, force=force)
+            changed = changed_by_server(obj, after, STORED_CHECK_MINOR)
             if changed:
                 raise UserError([Problem(ref(obj), f.path, f"{f.message}; fix: {f.fix}") for f in changed])
-        after = stored if dry else cluster.request(
-            "PATCH", path, {"fieldManager": FIELD_MANAGER, "force": "true" if force else None},
-            obj, APPLY_PATCH)
+        if not dry:
+            after = cluster.request("PATCH", path, {"fieldManager": FIELD_MANAGER,
+                                                    "force": "true" if force else None}, obj, APPLY_PATCH)
     except ApiError as err:
         raise explain(err, cluster.server, ref(obj)) from None
+    assert after is not None
     return Applied(ref(obj), _action(before, after, dry), after)
 
 
