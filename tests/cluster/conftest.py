@@ -11,10 +11,7 @@ stays only for faults a real server cannot be made to produce on demand:
   test_rollout_survives_a_compacted_watch;
 - an answer held back after the request took effect, so that a Ctrl-C lands
   between the two (a slow PATCH of the self-test's Job):
-  test_selftest_job's test_ctrl_c_with_the_patch_in_flight_cleans_up;
-- an image that cannot be pulled: KWOK makes every pod Running whatever its
-  image, and the real node (tests/k8s/node.py) is not part of these tests yet:
-  test_selftest_job's test_pod_whose_image_cannot_be_pulled_is_explained.
+  test_selftest_job's test_ctrl_c_with_the_patch_in_flight_cleans_up.
 """
 
 from __future__ import annotations

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.cluster.helpers import run_cli, write_config
 from tests.k8s.fixtures import Cluster as K8s
@@ -34,16 +32,8 @@ NO_APPARMOR = {"apparmor": "none"}
 
 @pytest.fixture(scope="module")
 def node(k8s: K8s) -> Iterator[Any]:
-    from tests.k8s import build
-
-    with real_node(k8s, NODE) as started:
-        # The node's runtime is on its PATH, as on any node: `nodes prepare` reads runc there.
-        previous = os.environ["PATH"]
-        os.environ["PATH"] = f"{build.binary('runc', log=False).parent}:{previous}"
-        try:
-            yield started
-        finally:
-            os.environ["PATH"] = previous
+    with real_node(k8s, NODE) as started, started.runtime_on_path():
+        yield started
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +42,8 @@ def prepared(node: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from zuul_k8s.cli import main
 
     profile = node.seccomp_root / "profiles" / "zuul-executor.json"
-    inventory = tmp_path_factory.mktemp("inventory") / "hosts.yaml"
-    inventory.write_text(yaml.safe_dump({"all": {"hosts": {NODE: {
-        "ansible_connection": "local", "ansible_python_interpreter": str(Path(os.sys.executable)),
-        "zuul_k8s_seccomp_profile_path": str(profile)}}}}))
     assert not profile.exists()
+    inventory = node.write_inventory(tmp_path_factory.mktemp("inventory") / "hosts.yaml")
     code = main(["nodes", "prepare", "-i", str(inventory)])
     assert code == EXIT_OK
     return profile
@@ -183,3 +170,20 @@ def test_an_apparmor_profile_on_a_node_without_apparmor_is_explained(k8s: K8s, n
     assert ("the node runs no AppArmor, and the pod asks for an AppArmor profile: AppArmor: Pod was rejected: "
             "Cannot enforce AppArmor: AppArmor is not enabled on the host") in out
     assert "set isolation.apparmor: none" in out
+
+
+def test_an_image_that_cannot_be_pulled_is_explained(k8s: K8s, prepared: Path, namespace: str, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The kubelet's own ErrImagePull: no registry answers the node. Its last event is the
+    echo `Error: ErrImagePull`; the self-test quotes the runtime's reason instead."""
+    config = write_config(tmp_path, namespace, isolation=NO_APPARMOR)
+    _apply_without_executors(k8s, config, namespace)
+    capsys.readouterr()
+    code, out, err = run_cli(capsys, "selftest", "-c", config, "--kubeconfig", k8s.kubeconfig, "--node", NODE,
+                             "--image", "localhost/zuul-k8s-no-such-image:missing", "--start-timeout", "60")
+    print(out)
+    assert code == EXIT_FAILED, out + err
+    assert "no report: the probe's pod never started" in out
+    assert "the image cannot be pulled" in out and "fix:" in out
+    # The runtime's words (which image, why), not the kubelet's echo of the reason.
+    assert 'image "localhost/zuul-k8s-no-such-image:missing"' in out and "Error: ErrImagePull" not in out

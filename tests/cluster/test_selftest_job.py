@@ -160,24 +160,6 @@ def test_pod_that_never_starts_is_explained(kubeconfig_path: str, namespace: str
     assert "fix:" in out and _leftovers(cluster, namespace) == []
 
 
-def test_pod_whose_image_cannot_be_pulled_is_explained(
-        double: Any, double_kubeconfig: str, namespace: str, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    """On the double: KWOK starts every pod whatever its image, and the real node is not
-    part of these tests yet."""
-    cluster = Cluster.connect(double_kubeconfig)
-    _namespace(cluster, namespace)
-    double.missing_images.add("registry.example/zuul-executor:missing")
-    code = selftest_job.run_cluster_selftest(_args(
-        write_config(tmp_path, namespace), double_kubeconfig, start_timeout=2,
-        image="registry.example/zuul-executor:missing"))
-    out = capsys.readouterr().out
-    assert code == EXIT_FAILED
-    assert "no report: the probe's pod never started" in out
-    assert "the image cannot be pulled" in out
-    assert "fix:" in out and _leftovers(cluster, namespace) == []
-
-
 def _interrupted(kubeconfig: str, config: str, seen: Callable[[], bool]) -> tuple[int, str, str]:
     """SIGINT to a running `zuul-k8s selftest --node node-gone` once seen() holds."""
     import os

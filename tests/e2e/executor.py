@@ -53,13 +53,18 @@ def merged(base: Any, override: Any) -> Any:
     return copy.deepcopy(override)
 
 
-def kit(image: str, finger_port: int, prometheus_port: int,
-        overrides: Mapping[str, Any] | None = None) -> kit_config.Config:
+def kit_document(image: str, finger_port: int, prometheus_port: int,
+                 overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The built-in example config (what `zuul-k8s init` writes) with the test's image and ports."""
     raw = yamlio.load_one(str(kit_config.EXAMPLE))
     raw = merged(raw, {"image": image, "imagePullPolicy": "Never",
                        "ports": {"finger": finger_port, "prometheus": prometheus_port}})
-    return kit_config.parse(merged(raw, dict(overrides or {})), "the e2e kit config")
+    return merged(raw, dict(overrides or {}))
+
+
+def kit(image: str, finger_port: int, prometheus_port: int,
+        overrides: Mapping[str, Any] | None = None) -> kit_config.Config:
+    return kit_config.parse(kit_document(image, finger_port, prometheus_port, overrides), "the e2e kit config")
 
 
 def secret_contents(cfg: kit_config.Config, zuul_conf: bytes, ssh_key: bytes,

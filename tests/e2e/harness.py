@@ -49,6 +49,9 @@ def _ssh_key() -> bytes:
 class Zuul:
     workdir: Path
     projects: Mapping[str, Mapping[str, str]] | None = None  # default: tenant.PROJECTS
+    # Where ZooKeeper and git listen: loopback for podman executors (host network), a
+    # real node's host address for executors in its pods (tests/e2e/kubernetes.py).
+    address: str = tls.LOOPBACK
     services: list[process.Service] = field(default_factory=list)
     executors: list[executor_mod.ExecutorPod] = field(default_factory=list)
     pg: postgres.Postgres | None = None
@@ -69,11 +72,11 @@ class Zuul:
         venv = zuulvenv.ensure()
         self.image = image_mod.build()
         started = time.monotonic()
-        self.certs = tls.make(self.workdir / "tls")
-        self.zk = zookeeper.start(self.workdir / "zookeeper", self.certs)
+        self.certs = tls.make(self.workdir / "tls", self.address)
+        self.zk = zookeeper.start(self.workdir / "zookeeper", self.certs, address=self.address)
         self.services.append(self.zk.service)
         self.pg = postgres.start()
-        self.git = tenant.create(self.workdir / "tenant", self.projects)
+        self.git = tenant.create(self.workdir / "tenant", self.projects, self.address)
         self.services.append(self.git.service)
         self.web_port = process.free_port()
         self.auth_secret = secrets_module.token_hex(24)
@@ -137,24 +140,15 @@ class Zuul:
         `wait`, returns once the executor is ready (readiness probe 200) and
         registered with Zuul as running.
         """
-        assert self.zk is not None and self.git is not None and self.certs is not None
         cfg = self.kit_config(process.free_port(), process.free_port(), overrides)
-        zk_files = {"ca.crt": self.certs.ca.read_bytes(), "tls.crt": self.certs.client_cert.read_bytes(),
-                    "tls.key": self.certs.client_key.read_bytes()}
-        # First pass: where does the render mount each Secret? The zuul.conf names those paths.
-        draft = executor_mod.secret_contents(cfg, b"", self.ssh_key, zk_files)
+        conf = self.executor_zuul_conf(cfg, prometheus_port_in_conf=prometheus_port_in_conf,
+                                       zk_hosts=zk_hosts, extra=extra_conf)
         index = len(self.executors)
         pod_ip = f"{executor_mod.POD_IP_BASE}{10 + index}"
-        draft_plan = pod.plan(executor_mod.render_objects(cfg, b""), draft,
-                              executor_mod.downward_fields(cfg, "draft", pod_ip))
-        conf = zuulconf.executor_conf(
-            zk_hosts=zk_hosts or self.zk.hosts, git_connection=tenant.CONNECTION,
-            git_baseurl=self.git.baseurl,
-            paths=self.executor_paths(cfg, draft_plan, prometheus_port_in_conf), extra=extra_conf).encode()
         objects = executor_mod.render_objects(cfg, conf)
         if mutate is not None:
             mutate(objects)
-        secret_data = executor_mod.secret_contents(cfg, conf, self.ssh_key, zk_files)
+        secret_data = self.secret_contents(cfg, conf)
         pod_ = executor_mod.start(objects, secret_data, self.image,
                                   self.workdir / f"executor-{index}.log", cfg, pod_ip, extra_flags)
         pod_.zuul_conf_path = self.executor_conf_path(cfg, pod_.plan)
@@ -163,6 +157,25 @@ class Zuul:
             pod_.wait_ready(timeout)
             self.wait_executor_registered(pod_, timeout)
         return pod_
+
+    def secret_contents(self, cfg: Any, conf: bytes) -> dict[str, dict[str, bytes]]:
+        """The Secrets an operator creates for `cfg`: zuul.conf, the SSH key, ZooKeeper's TLS files."""
+        assert self.certs is not None
+        zk_files = {"ca.crt": self.certs.ca.read_bytes(), "tls.crt": self.certs.client_cert.read_bytes(),
+                    "tls.key": self.certs.client_key.read_bytes()}
+        return executor_mod.secret_contents(cfg, conf, self.ssh_key, zk_files)
+
+    def executor_zuul_conf(self, cfg: Any, *, prometheus_port_in_conf: bool = True,
+                           zk_hosts: str | None = None, extra: str = LOAD_CONF) -> bytes:
+        """The executor's zuul.conf as the docs tell an operator to write it for the pod
+        `cfg` renders: each path where the pod mounts it (read from a first render)."""
+        assert self.zk is not None and self.git is not None
+        draft = pod.plan(executor_mod.render_objects(cfg, b""), self.secret_contents(cfg, b""),
+                         executor_mod.downward_fields(cfg, "draft", tls.LOOPBACK))
+        return zuulconf.executor_conf(
+            zk_hosts=zk_hosts or self.zk.hosts, git_connection=tenant.CONNECTION,
+            git_baseurl=self.git.baseurl,
+            paths=self.executor_paths(cfg, draft, prometheus_port_in_conf), extra=extra).encode()
 
     @contextlib.contextmanager
     def only_executor(self, overrides: Mapping[str, Any] | None = None,
@@ -325,8 +338,9 @@ def _executor_hostname(pod_: executor_mod.ExecutorPod) -> str:
 
 
 @contextlib.contextmanager
-def running(workdir: Path, projects: Mapping[str, Mapping[str, str]] | None = None) -> Iterator[Zuul]:
-    zuul = Zuul(workdir, projects)
+def running(workdir: Path, projects: Mapping[str, Mapping[str, str]] | None = None,
+            address: str = tls.LOOPBACK) -> Iterator[Zuul]:
+    zuul = Zuul(workdir, projects, address)
     try:
         yield zuul.start()
     finally:

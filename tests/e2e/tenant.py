@@ -2,9 +2,10 @@
 
 Zuul's `git` driver needs no code review system: a connection names a base
 URL and Zuul clones `<baseurl>/<project>`. The repositories are served by
-`git daemon` on 127.0.0.1 (read-only, loopback), so that the scheduler here
-and the executor in its container fetch them the same way and the executor's
-pod needs no mount beyond what the kit renders.
+`git daemon` (read-only) on loopback, or on the address a real node's pods
+reach this machine at, so that the scheduler here and the executor in its
+container fetch them the same way and the executor's pod needs no mount
+beyond what the kit renders.
 
 The `manual` pipeline is entered through zuul-web's enqueue API (an admin
 token); its git `ref-updated` trigger only matches tags nobody pushes.
@@ -76,7 +77,7 @@ SLOW_PLAYBOOK = """\
 - hosts: localhost
   gather_facts: false
   vars:
-    seconds: "{{ zuul.vars.e2e_seconds | default(30) }}"
+    seconds: "{{ e2e_seconds | default(30) }}"
   tasks:
     - name: Print a line every second
       shell: |
@@ -168,10 +169,11 @@ class Tenant:
     service: process.Service
     port: int
     projects: list[str] = field(default_factory=list)
+    address: str = "127.0.0.1"
 
     @property
     def baseurl(self) -> str:
-        return f"git://127.0.0.1:{self.port}"
+        return f"git://{self.address}:{self.port}"
 
     def head(self, project: str) -> str:
         return _git(self.repos / project, "rev-parse", "HEAD")
@@ -186,8 +188,8 @@ class Tenant:
 
 
 def create(workdir: Path, projects: Mapping[str, Mapping[str, str]] | None = None,
-           timeout: float = 30.0) -> Tenant:
-    """Repositories for the config project and `projects` (default PROJECTS), served on loopback."""
+           address: str = "127.0.0.1", timeout: float = 30.0) -> Tenant:
+    """Repositories for the config project and `projects` (default PROJECTS), served on `address`."""
     projects = PROJECTS if projects is None else projects
     repos = workdir / "repos"
     commit(repos / CONFIG_PROJECT, CONFIG_FILES, "Pipeline and base job")
@@ -197,8 +199,9 @@ def create(workdir: Path, projects: Mapping[str, Mapping[str, str]] | None = Non
     main.write_text(main_yaml(list(projects)))
     port = process.free_port()
     service = process.start("git-daemon", [
-        "git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1", f"--port={port}",
+        "git", "daemon", "--reuseaddr", "--export-all", f"--listen={address}", f"--port={port}",
         f"--base-path={repos}",
     ], workdir / "git-daemon.log")
-    process.wait_for(lambda: process.port_open(port), f"git daemon on port {port}", timeout, service)
-    return Tenant(repos, main, service, port, list(projects))
+    process.wait_for(lambda: process.port_open(port, address), f"git daemon on {address}:{port}",
+                     timeout, service)
+    return Tenant(repos, main, service, port, list(projects), address)

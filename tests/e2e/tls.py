@@ -3,8 +3,9 @@
 Zuul's sdist (tools/zk-ca.sh) makes the same set with openssl: a CA, a client
 certificate (CN=client) for every Zuul component, and a server certificate
 whose PEM keystore holds certificate and key together. Here it is done with
-`cryptography`; the server and client carry 127.0.0.1/localhost as SANs so
-hostname verification stays on.
+`cryptography`; the server and client carry 127.0.0.1/localhost (and the
+address ZooKeeper listens on, when it is another) as SANs, so hostname
+verification stays on.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALID = datetime.timedelta(days=2)
-SANS = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+LOOPBACK = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ def _key_pem(key: rsa.RSAPrivateKey) -> bytes:
 
 
 def _issue(subject: str, key: rsa.RSAPrivateKey, ca_key: rsa.RSAPrivateKey,
-           issuer: x509.Name, usage: x509.ObjectIdentifier | None) -> x509.Certificate:
+           issuer: x509.Name, usage: x509.ObjectIdentifier | None, addresses: tuple[str, ...] = ()
+           ) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
     builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(issuer)
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -60,18 +62,21 @@ def _issue(subject: str, key: rsa.RSAPrivateKey, ca_key: rsa.RSAPrivateKey,
             critical=True)
     else:
         builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        builder = builder.add_extension(x509.SubjectAlternativeName(SANS), critical=False)
+        sans = [x509.DNSName("localhost"),
+                *(x509.IPAddress(ipaddress.ip_address(a)) for a in dict.fromkeys((LOOPBACK, *addresses)))]
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     return builder.sign(ca_key, hashes.SHA256())
 
 
-def make(directory: Path) -> Certificates:
-    """Writes the CA, the server keystore and the client pair into `directory`."""
+def make(directory: Path, address: str = LOOPBACK) -> Certificates:
+    """Writes the CA, the server keystore (valid for `address` too) and the client pair into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = _new_key()
     ca_cert = _issue("zuul-k8s-e2e-ca", ca_key, ca_key, _name("zuul-k8s-e2e-ca"), None)
     server_key = _new_key()
-    server_cert = _issue("localhost", server_key, ca_key, ca_cert.subject, ExtendedKeyUsageOID.SERVER_AUTH)
+    server_cert = _issue("localhost", server_key, ca_key, ca_cert.subject, ExtendedKeyUsageOID.SERVER_AUTH,
+                         (address,))
     client_key = _new_key()
     client_cert = _issue("client", client_key, ca_key, ca_cert.subject, ExtendedKeyUsageOID.CLIENT_AUTH)
     pem = serialization.Encoding.PEM

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.e2e import process
-from tests.e2e.tls import Certificates
+from tests.e2e.tls import LOOPBACK, Certificates
 
 JAVA_LIB = Path("/usr/share/java")
 JAR = JAVA_LIB / "zookeeper.jar"  # its manifest's Class-Path names the dependencies
@@ -29,13 +29,14 @@ EXTRA = ("netty-codec.jar", "netty-resolver.jar", "netty-transport-native-unix-c
 class ZooKeeper:
     port: int
     service: process.Service
+    address: str = LOOPBACK
 
     @property
     def hosts(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.address}:{self.port}"
 
 
-def config(data_dir: Path, port: int, admin_port: int, certs: Certificates) -> str:
+def config(data_dir: Path, port: int, admin_port: int, certs: Certificates, address: str = LOOPBACK) -> str:
     return "\n".join([
         f"dataDir={data_dir}",
         "tickTime=2000",
@@ -45,7 +46,7 @@ def config(data_dir: Path, port: int, admin_port: int, certs: Certificates) -> s
         "admin.serverAddress=127.0.0.1",
         f"admin.serverPort={admin_port}",
         "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory",
-        "secureClientPortAddress=127.0.0.1",
+        f"secureClientPortAddress={address}",
         f"secureClientPort={port}",
         f"ssl.keyStore.location={certs.server_keystore}",
         f"ssl.trustStore.location={certs.ca}",
@@ -66,27 +67,27 @@ def command(conf: Path) -> list[str]:
             str(conf)]
 
 
-def start(workdir: Path, certs: Certificates, port: int | None = None,
+def start(workdir: Path, certs: Certificates, port: int | None = None, address: str = LOOPBACK,
           timeout: float = 60.0) -> ZooKeeper:
-    """ZooKeeper listening with TLS on 127.0.0.1:`port` (a free one by default)."""
+    """ZooKeeper listening with TLS on `address`:`port` (a free one by default)."""
     data = workdir / "data"
     data.mkdir(parents=True, exist_ok=True)
     port = port or process.free_port()
     conf = workdir / "zoo.cfg"
-    conf.write_text(config(data, port, process.free_port(), certs))
+    conf.write_text(config(data, port, process.free_port(), certs, address))
     service = process.start("zookeeper", command(conf), workdir / "zookeeper.log")
-    process.wait_for(lambda: ruok(port, certs), f"ZooKeeper to answer over TLS on port {port}",
+    process.wait_for(lambda: ruok(port, certs, address), f"ZooKeeper to answer over TLS on {address}:{port}",
                      timeout, service)
-    return ZooKeeper(port, service)
+    return ZooKeeper(port, service, address)
 
 
-def ruok(port: int, certs: Certificates) -> bool:
+def ruok(port: int, certs: Certificates, address: str = LOOPBACK) -> bool:
     """ZooKeeper answers `imok` over TLS with the client certificate."""
     context = ssl.create_default_context(cafile=str(certs.ca))
     context.load_cert_chain(str(certs.client_cert), str(certs.client_key))
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
-                context.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+        with socket.create_connection((address, port), timeout=5) as raw, \
+                context.wrap_socket(raw, server_hostname=address) as sock:
             sock.sendall(b"ruok")
             return sock.recv(4) == b"imok"
     except OSError:

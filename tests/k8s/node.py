@@ -49,9 +49,10 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tarfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -505,6 +506,41 @@ class Node:
     def import_image(self, archive: Path) -> None:
         with archive.open("rb") as handle:
             self.ctr("images", "import", "-", stdin=handle)
+
+    def import_from_podman(self, tag: str) -> None:
+        """`podman save` streamed into `ctr images import`: no archive on disk (the
+        end-to-end executor image is 2.4 GB, and imported once per node)."""
+        save = subprocess.Popen(["podman", "save", "--format", "docker-archive", tag],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert save.stdout is not None and save.stderr is not None
+        try:
+            self.ctr("images", "import", "-", stdin=save.stdout, timeout=1200)
+        finally:
+            save.stdout.close()
+            error = save.stderr.read().decode(errors="replace").strip()
+            save.stderr.close()
+            code = save.wait()
+        if code != 0:
+            raise RuntimeError(f"podman save {tag}: {error}")
+
+    def write_inventory(self, path: Path) -> Path:
+        """An Ansible inventory for `zuul-k8s nodes prepare|verify|cleanup` on this node:
+        a local connection, the seccomp profile aimed at this kubelet's seccomp root."""
+        path.write_text(yaml.safe_dump({"all": {"hosts": {self.name: {
+            "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+            "zuul_k8s_seccomp_profile_path": str(self.seccomp_root / "profiles" / "zuul-executor.json"),
+        }}}}))
+        return path
+
+    @contextlib.contextmanager
+    def runtime_on_path(self) -> Iterator[None]:
+        """This node's runc first on PATH meanwhile, as on any node (`nodes prepare` reads it there)."""
+        previous = os.environ["PATH"]
+        os.environ["PATH"] = f"{self.binaries['runc'].parent}:{previous}"
+        try:
+            yield
+        finally:
+            os.environ["PATH"] = previous
 
     def check(self) -> None:
         for proc in self.processes:

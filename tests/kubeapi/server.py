@@ -154,7 +154,6 @@ class ApiServer:
     # how many of the next watches from a resourceVersion answer 410 Gone (an ERROR event
     # with a Status, as kube-apiserver does once etcd compacted that history)
     expire_watches: int = 0
-    missing_images: set[str] = field(default_factory=set)  # images no node can pull
     nodes_ready_delay: float = 0.2  # seconds until a started pod is Ready
     drain_seconds: float = 0.6  # how long a terminating pod takes (capped by its grace period)
     version: dict[str, str] = field(default_factory=lambda: dict(SERVER_VERSION))

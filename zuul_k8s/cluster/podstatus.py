@@ -66,6 +66,7 @@ WAITING_REASONS: dict[str, str] = {
     "CreateContainerError": "the runtime could not create the container",
 }
 
+KUBELET_ECHOES = {f"Error: {reason}" for reason in WAITING_REASONS}
 
 # A pod the kubelet rejects at admission ends Failed at once, with no container and no
 # log: status.reason and status.message say why (kubernetes pkg/kubelet/lifecycle).
@@ -106,10 +107,13 @@ def explain(pod: dict[str, Any] | None, events: list[dict[str, Any]]) -> str | N
     if rejected:
         return rejected
     warnings = [e for e in events if e.get("type") == "Warning" and e.get("reason") in EVENT_REASONS]
+    # The kubelet records the runtime's words (`Failed to pull image "...": <why>`), then
+    # echoes the waiting reason (`Error: ErrImagePull`): the words say more (kubelet 1.35).
+    warnings = [e for e in warnings if e.get("message") not in KUBELET_ECHOES] or warnings
     for status in (pod or {}).get("status", {}).get("containerStatuses") or []:
         waiting = (status.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") in WAITING_REASONS:
-            detail = warnings[-1].get("message") if warnings else waiting.get("message", "")
+            detail = waiting.get("message") or (warnings[-1].get("message") if warnings else "")
             meaning, fix = _meaning("Failed", str(detail),
                                     (WAITING_REASONS[waiting["reason"]], EVENT_REASONS["Failed"][1]))
             return f"{meaning}: {waiting['reason']}: {detail}; fix: {fix}"
