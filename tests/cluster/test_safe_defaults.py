@@ -283,6 +283,16 @@ def test_a_drain_is_dated_from_the_server() -> None:
                                "latest at 15:00:00Z)")
 
 
+def test_a_status_from_before_the_new_spec_is_not_shown_as_progress() -> None:
+    """Right after a PATCH the real server's status still counts the old spec's pods
+    ("1/1 updated, 1/1 ready", seen when `user.uid: 0` was applied on the real node)."""
+    workload = {"kind": "Deployment", "metadata": {"generation": 3}, "spec": {"replicas": 1},
+                "status": {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1}}
+    assert rollout.progress(workload).line() == "rollout: waiting for the controller to take up the new spec"
+    workload["status"]["observedGeneration"] = 3
+    assert rollout.progress(workload).line() == "rollout: 1/1 updated, 1/1 ready"
+
+
 def test_settled_means_only_drains_remain() -> None:
     done = Progress(desired=2, updated=2, ready=2, total=2, observed=True)
     drains = {"new-a": _pod("new-a"), "new-b": _pod("new-b"),

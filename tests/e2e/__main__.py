@@ -117,6 +117,7 @@ def _start_cluster(workdir: Path, kubeconfig: Path) -> Any:
 def _deploy(zuul: harness.Zuul, cluster: Any, args: argparse.Namespace, workdir: Path) -> None:
     from tests.e2e import kubernetes
 
+    kubernetes.import_image(cluster.node, zuul.image)
     deployment = kubernetes.deploy(zuul, cluster.node, str(args.kubernetes), workdir)
     print(deployment.transcript["apply"].stdout, end="")
     [pod] = deployment.ready_executors()

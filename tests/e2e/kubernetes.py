@@ -115,6 +115,24 @@ class Deployment:
                 return int(pid)
         raise harness.ZuulError(f"containerd runs no task {container_id}")
 
+    def processes(self, pod: dict[str, Any]) -> list[tuple[int, str, str]]:
+        """(host pid, state, command name) of every process in the executor container's PID
+        namespace, read from the host's /proc (the pod has no shell for `kubectl exec` here)."""
+        pidns = os.readlink(f"/proc/{self.executor_pid(pod)}/ns/pid")
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if os.readlink(entry / "ns/pid") != pidns:
+                    continue
+                stat = (entry / "stat").read_text()
+            except OSError:  # gone meanwhile
+                continue
+            name, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:]
+            found.append((int(entry.name), rest.split()[0], name))
+        return sorted(found)
+
     def registered(self, pod: dict[str, Any]) -> dict[str, Any] | None:
         """The pod's executor in zuul-web's component list, by its hostname (the pod IP)."""
         return next((c for c in self.zuul.components()
@@ -131,11 +149,16 @@ def secret(name: str, data: dict[str, bytes]) -> dict[str, Any]:
             "data": {key: base64.b64encode(value).decode() for key, value in data.items()}}
 
 
-def deploy(zuul: harness.Zuul, node: Any, kubeconfig: str, workdir: Path) -> Deployment:
-    """The operator's steps, from the node's preparation to a ready, registered executor."""
+def import_image(node: Any, tag: str) -> float:
+    """The executor image into the node's containerd (what a registry pull does); seconds taken."""
     started = time.monotonic()
-    node.import_from_podman(zuul.image)
-    zuul.timings["image import"] = time.monotonic() - started
+    node.import_from_podman(tag)
+    return time.monotonic() - started
+
+
+def deploy(zuul: harness.Zuul, node: Any, kubeconfig: str, workdir: Path) -> Deployment:
+    """The operator's steps, from the node's preparation to a ready, registered executor
+    (the image already on the node: import_image)."""
     document = executor_mod.kit_document(zuul.image, FINGER_PORT, PROMETHEUS_PORT, node_settings(node.name))
     config = workdir / "zuul-k8s.yaml"
     config.write_text(yaml.safe_dump(document, sort_keys=False))

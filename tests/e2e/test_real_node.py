@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.e2e import harness, kubernetes, process, stream, tenant, tools
+from tests.e2e import harness, image, kubernetes, process, stream, tenant, tools
 from tests.e2e.test_executor import sandbox_lines
 from tests.e2e.test_selftest_job import project_files
 from tests.k8s.fixtures import Cluster as K8s
@@ -45,8 +45,12 @@ def deployed(k8s: K8s, tmp_path_factory: pytest.TempPathFactory) -> Iterator[kub
     tools.require()
     workdir = tmp_path_factory.mktemp("e2e-node")
     with tools.podman_conf(workdir / "podman"), real_node(k8s, NODE) as node, \
-            harness.running(workdir / "zuul", PROJECTS, node.slot.host_ip) as zuul:
-        yield kubernetes.deploy(zuul, node, k8s.kubeconfig, workdir)
+            concurrent.futures.ThreadPoolExecutor(1) as pool:
+        # The image goes onto the node (2 minutes) while Zuul starts.
+        imported = pool.submit(kubernetes.import_image, node, image.build())
+        with harness.running(workdir / "zuul", PROJECTS, node.slot.host_ip) as zuul:
+            zuul.timings["image import"] = imported.result()
+            yield kubernetes.deploy(zuul, node, k8s.kubeconfig, workdir)
 
 
 def the_executor(deployed: kubernetes.Deployment) -> dict[str, Any]:
@@ -101,16 +105,6 @@ def test_a_build_runs_in_bwrap_in_the_pod_and_streams_live(deployed: kubernetes.
     assert deployed.registered(pod) is not None  # the one executor, this pod's, still running
 
 
-def test_the_self_test_passes_on_the_node_with_zuuls_image(deployed: kubernetes.Deployment) -> None:
-    done = deployed.cli("selftest", "-c", str(deployed.config), "--all-nodes", "-o", "json")
-    assert done.returncode == 0, done.stdout + done.stderr
-    [result] = json.loads(done.stdout)["nodes"]
-    checks = {c["id"]: c["status"] for c in result["report"]["checks"]}
-    assert result["node"] == NODE
-    assert checks["zuul.bwrap"] == "pass", checks  # Zuul's own zuul-bwrap, in Zuul's image
-    assert all(status == "pass" for status in checks.values()), checks
-
-
 def test_the_self_test_job_passes_in_a_build_on_the_pod(deployed: kubernetes.Deployment,
                                                         tmp_path: Path) -> None:
     zuul = deployed.zuul
@@ -124,6 +118,19 @@ def test_the_self_test_job_passes_in_a_build_on_the_pod(deployed: kubernetes.Dep
     assert done.returncode == 0, done.stdout + done.stderr
     # The build ran on this pod's executor (zuul-web's build record names its hostname, the pod IP).
     assert f"on executor {pod['status']['podIP']}: SUCCESS" in done.stdout
+
+
+def test_pid_1_reaps_what_builds_leave(deployed: kubernetes.Deployment) -> None:
+    """After builds (each leaves an ssh-agent behind; those of the tests above count), the
+    pod holds no zombie: dumb-init, the image's ENTRYPOINT the kit keeps, is PID 1 and reaps."""
+    pod = the_executor(deployed)
+    zuul = deployed.zuul
+    while len([b for b in zuul.builds() if b.get("result") == "SUCCESS"]) < 2:
+        assert zuul.wait_result(zuul.run("sandbox", "e2e-sandbox"))["result"] == "SUCCESS"
+    processes = deployed.processes(pod)
+    pid1 = deployed.executor_pid(pod)  # the container's init, PID 1 inside
+    assert (pid1, "dumb-init") in [(pid, name) for pid, _, name in processes], processes
+    assert [p for p in processes if p[1] == "Z"] == [], processes
 
 
 def test_upgrade_drains_a_running_build_then_rolls(deployed: kubernetes.Deployment) -> None:
@@ -145,6 +152,9 @@ def test_upgrade_drains_a_running_build_then_rolls(deployed: kubernetes.Deployme
     print(f"\n$ zuul-k8s upgrade --image {new_image} ...\n{upgrade.stdout}{upgrade.stderr}\n"
           f"build: {record['result']} in {record['duration']} s, ended {record['end_time']}")
     assert record["result"] == "SUCCESS", record
+    # The canary and the self-test after the rollout: Zuul's own zuul-bwrap in Zuul's image, on the node.
+    assert upgrade.stdout.count("self-test passed on every node") == 2, upgrade.stdout
+    assert re.search(r"^zuul\.bwrap +pass ", upgrade.stdout, re.MULTILINE), upgrade.stdout
     assert f"E2E tick {DRAIN_SECONDS}" in text and "E2E slow job done" in text, text[-2000:]
     [new] = process.wait_for(lambda: _only_new(deployed, old), "the old executor to be gone", 300)
     assert new["spec"]["containers"][0]["image"] == new_image
@@ -168,3 +178,38 @@ def _timestamp(text: str) -> float:
     text = re.sub(r"\.\d+", "", text).replace("Z", "+00:00")
     return datetime.datetime.fromisoformat(text).timestamp()
 
+
+
+def test_a_root_executor_runs_a_build(deployed: kubernetes.Deployment) -> None:
+    """`user.uid: 0`, applied over the running executor: the kubelet's user namespace makes
+    uid 0 an unprivileged host uid, the kit adds SETFCAP only, and builds run."""
+    document = yaml.safe_load(deployed.config.read_text())
+    document["user"]["uid"] = 0  # as an operator changes it: gid and fsGroup stay
+    root_config = deployed.workdir / "zuul-k8s-root.yaml"
+    root_config.write_text(yaml.safe_dump(document, sort_keys=False))
+    deployed.step("apply root", "apply", "-c", str(root_config), "--zuul-conf", str(deployed.zuul_conf),
+                  "--timeout", "600")
+    pod = process.wait_for(lambda: _only_root(deployed), "the root executor alone", 300)
+    assert pod["spec"]["securityContext"]["runAsUser"] == 0, pod["spec"]["securityContext"]
+    container = pod["spec"]["containers"][0]["securityContext"]
+    assert container["capabilities"] == {"drop": ["ALL"], "add": ["SETFCAP"]}, container
+    process.wait_for(lambda: deployed.registered(pod), "the root executor to register", 120)
+    zuul = deployed.zuul
+    build = zuul.run("sandbox", "e2e-sandbox")
+    text, _ = stream.console_stream(zuul.web_port, tenant.TENANT, build)
+    record = zuul.wait_result(build)
+    assert record["result"] == "SUCCESS", record
+    lines = sandbox_lines(text)
+    assert lines["uid_map"].split()[0] == "0" and lines["pid1"] == "bwrap", lines
+    uid_map = Path(f"/proc/{deployed.executor_pid(pod)}/uid_map").read_text().split()
+    assert uid_map[1] != "0", uid_map  # the pod's root is no host root
+    print(f"\n$ zuul-k8s apply (user.uid 0)\n{deployed.transcript['apply root'].stdout}\n"
+          + "\n".join(line for line in text.splitlines() if " E2E " in line))
+
+
+def _only_root(deployed: kubernetes.Deployment) -> dict[str, Any] | None:
+    pods = deployed.pods()
+    ready = deployed.ready_executors()
+    if len(pods) == 1 and len(ready) == 1 and ready[0]["spec"]["securityContext"].get("runAsUser") == 0:
+        return ready[0]
+    return None

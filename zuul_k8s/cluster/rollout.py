@@ -157,6 +157,8 @@ class Progress:
                 and self.total == self.desired)
 
     def line(self) -> str:
+        if not self.observed:  # the status still describes the previous spec (seen on a real server)
+            return "rollout: waiting for the controller to take up the new spec"
         return (f"rollout: {self.updated}/{self.desired} updated, {self.ready}/{self.desired} ready"
                 f"{f', {self.total} pods' if self.total != self.desired else ''}")
 
