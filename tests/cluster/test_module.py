@@ -4,8 +4,6 @@ a separate Python process given its arguments as JSON."""
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
 import subprocess
 import sys
@@ -18,6 +16,7 @@ import yaml
 
 from tests.cluster.conftest import Pool
 from tests.cluster.helpers import deployment_path, run_cli, write_config
+from tests.pyfiles import load, run_ansible_module
 from tests.tools import REPO
 from zuul_k8s.cluster.client import Cluster
 from zuul_k8s.errors import EXIT_OK
@@ -27,26 +26,12 @@ MODULE = REPO / "zuul_k8s" / "playbooks" / "library" / "zuul_k8s_cluster.py"
 OLD = "quay.io/zuul-ci/zuul-executor:12.1.0"
 
 
-def _module() -> Any:
-    spec = importlib.util.spec_from_file_location("zuul_k8s_cluster", MODULE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def run_module(**args: Any) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, str(MODULE), json.dumps({"ANSIBLE_MODULE_ARGS": args})],
-                            capture_output=True, text=True, env=env, timeout=300)
-    try:
-        return dict(json.loads(result.stdout))
-    except ValueError:
-        raise AssertionError(result.stdout + result.stderr) from None
+    return run_ansible_module(MODULE, args)
 
 
 def test_documentation_matches_the_argument_spec() -> None:
-    module = _module()
+    module = load(MODULE)
     doc = yaml.safe_load(module.DOCUMENTATION)
     spec = module.ARGUMENT_SPEC
     assert set(doc["options"]) == set(spec)

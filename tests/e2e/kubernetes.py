@@ -21,6 +21,7 @@ What this machine needs, each set where an operator of such a cluster would:
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import subprocess
 import sys
@@ -70,7 +71,7 @@ class Deployment:
     inventory: Path
     transcript: dict[str, subprocess.CompletedProcess[str]] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def cluster(self) -> Cluster:
         return Cluster.connect(self.kubeconfig)
 

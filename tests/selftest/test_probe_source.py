@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from tests.pyfiles import top_level_imports
 from zuul_k8s import schemas
 from zuul_k8s.selftest import PROBE_PATH, jobcheck, probe
 
@@ -17,13 +18,7 @@ def test_probe_parses_as_python_3_8() -> None:
 
 
 def test_probe_imports_the_standard_library_only() -> None:
-    tree = ast.parse(PROBE_PATH.read_text())
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            imported.add(node.module.split(".")[0])
+    imported = top_level_imports(PROBE_PATH)
     assert imported, "the probe imports nothing? the walk is broken"
     assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported - set(
         sys.stdlib_module_names

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.pyfiles import load, run_ansible_module, top_level_imports
 from zuul_k8s import zuuljob
 from zuul_k8s.config import load_config
 from zuul_k8s.errors import UserError
@@ -87,13 +87,7 @@ def test_default_paths_are_where_the_kit_mounts_them() -> None:
 
 
 def test_the_checker_is_python_3_8_and_standard_library_only() -> None:
-    tree = ast.parse(zuuljob.CHECKER_PATH.read_text(), feature_version=(3, 8))
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            imported.add(node.module.split(".")[0])
+    imported = top_level_imports(zuuljob.CHECKER_PATH, feature_version=(3, 8))
     # `probe` beside it in the job, `zuul_k8s.selftest.probe` in the package.
     assert imported - {"probe", "zuul_k8s"} <= set(sys.stdlib_module_names) | {"__future__"}
 
@@ -175,25 +169,11 @@ MODULE = ROOT / "zuul_k8s" / "playbooks" / "library" / "zuul_k8s_zuul_selftest.p
 
 
 def _module_run(**args: Any) -> dict[str, Any]:
-    import os
-
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("ZUUL_K8S_TOKEN", None)
-    result = subprocess.run([sys.executable, str(MODULE), json.dumps({"ANSIBLE_MODULE_ARGS": args})],
-                            capture_output=True, text=True, env=env, timeout=120)
-    try:
-        return dict(json.loads(result.stdout))
-    except ValueError:
-        raise AssertionError(result.stdout + result.stderr) from None
+    return run_ansible_module(MODULE, args, unset=("ZUUL_K8S_TOKEN",), timeout=120)
 
 
 def test_the_ansible_modules_documentation_matches_its_argument_spec() -> None:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("zuul_k8s_zuul_selftest", MODULE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load(MODULE)
     doc = yaml.safe_load(module.DOCUMENTATION)
     assert set(doc["options"]) == set(module.ARGUMENT_SPEC)
     for name, option in doc["options"].items():

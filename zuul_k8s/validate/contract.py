@@ -264,7 +264,8 @@ def _ssh_key(pod: PodTemplate, executors: Executors) -> list[Finding]:
     out = []
     for cpath, container in executors:
         mounts = podfiles.container_mounts(pod.spec, container)
-        home = daemon.home_of(container.get("env"), _effective_uid(pod, container))
+        uid = _effective_uid(pod, container)
+        home = daemon.home_of(container.get("env"), uid)
         if home is not None:
             key = posixpath.join(home, ".ssh", daemon.SSH_KEY_FILE)
             mount = podfiles.covering(mounts, key)
@@ -276,7 +277,7 @@ def _ssh_key(pod: PodTemplate, executors: Executors) -> list[Finding]:
                                     f"mount the key's Secret at {posixpath.dirname(key)} with the key as "
                                     "id_rsa (the kit's secrets.sshKey), or check zuul.conf with "
                                     "`zuul-k8s validate --zuul-conf`"))
-        if _effective_uid(pod, container) not in (0, None):
+        if uid not in (0, None):
             continue  # OpenSSH checks the mode of a key the running user owns: here, root's only
         group = _get(pod.spec, ("securityContext", "fsGroup"))
         for mount in mounts:
